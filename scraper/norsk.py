@@ -1,0 +1,132 @@
+"""Norwegian as IMDi writes it: Nynorsk/Bokmål vocabulary, dates ("12. november 2021"), numbers ("5 500")."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from functools import lru_cache
+
+MONTHS: dict[str, int] = {
+    "januar": 1, "februar": 2, "mars": 3, "april": 4, "mai": 5, "juni": 6,
+    "juli": 7, "august": 8, "september": 9, "oktober": 10, "november": 11, "desember": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8,
+    "sep": 9, "sept": 9, "okt": 10, "nov": 11, "des": 12,
+}  # fmt: skip
+
+# Words that only one written standard uses; counted to decide the page's language.
+NYNORSK_WORDS = frozenset(
+    "kommunar flyktningar einslege oppmoding oppmodinga oppmoda oppmodingstal endelege tal desse "
+    "ikkje eit ein vert kva korleis kvar dei òg meir berre talet busetjing frå åra sjå".split()
+)
+BOKMAL_WORDS = frozenset(
+    "kommuner flyktninger enslige anmodning anmodningen anmodet endelig tall disse ikke et en blir "
+    "hva hvordan hver de også mer bare tallet bosetting fra årene se".split()
+)
+
+_SPACES = re.compile(r"[\s\u00a0\u2007\u202f\u200b\u2028\u2029\ufeff]+")
+# A number as IMDi prints it: "5 500", "5\u00a0500", "5.500", "5500", "-3".
+NUMBER_PATTERN = r"\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?!\d)|\d+"
+_NUMBER = re.compile(rf"^[−-]?(?:{NUMBER_PATTERN})$")
+_GROUPING = re.compile(r"[ \u00a0\u202f.]")
+
+_DATE_WORDS = re.compile(
+    r"(\d{1,2})\.?\s*(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{4})",
+    re.IGNORECASE,
+)
+_DATE_NUMERIC = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?!\d)")
+_DATE_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def normalize_space(text: str) -> str:
+    """Collapse every kind of white space (NBSP, line separators…) to one space, and strip."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def parse_number(text: str | None) -> int | None:
+    """'5 500' → 5500; a blank cell → None; '0' → 0. Raises ValueError for non-numbers."""
+    if not text:
+        return None
+    if text.isdigit():  # the common case, kept fast: the seed page has 1 400 cells
+        return int(text)
+    cleaned = normalize_space(text)
+    if not cleaned or cleaned in ("-", "–", "—"):
+        return None
+    if not _NUMBER.match(cleaned):
+        raise ValueError(f"not a number: {text!r}")
+    negative = cleaned[0] in "−-"
+    value = int(_GROUPING.sub("", cleaned.lstrip("−-")))
+    return -value if negative else value
+
+
+def find_number(text: str) -> int | None:
+    """The first number written in `text`, else None."""
+    match = re.search(NUMBER_PATTERN, text)
+    return parse_number(match.group(0)) if match else None
+
+
+def parse_date(text: str) -> str | None:
+    """First date in `text` as ISO YYYY-MM-DD: '12. november 2021', '12.11.2021', '2021-11-12'."""
+    for pattern, order in ((_DATE_ISO, "ymd"), (_DATE_WORDS, "dmy"), (_DATE_NUMERIC, "dmy")):
+        match = pattern.search(text)
+        if not match:
+            continue
+        parts = dict(zip(order, match.groups(), strict=True))
+        month = parts["m"]
+        month_no = int(month) if month.isdigit() else MONTHS[month.lower()]
+        year = int(parts["y"])
+        if year < 100:
+            year += 2000
+        try:
+            return date(year, month_no, int(parts["d"])).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def format_number(value: int | None) -> str:
+    """5500 → '5 500' (with a normal space), None → '' — the way IMDi prints figures."""
+    if value is None:
+        return ""
+    return f"{value:,}".replace(",", " ")
+
+
+def format_date(iso: str | None) -> str:
+    """'2021-11-12' → '12.11.2021'."""
+    if not iso:
+        return "–"
+    year, month, day = iso.split("-")
+    return f"{day}.{month}.{year}"
+
+
+@lru_cache(maxsize=8192)
+def fold(text: str) -> str:
+    """A key for matching names case- and accent-insensitively: 'Ålesund' and 'alesund' agree."""
+    text = text.casefold().replace("ø", "o").replace("æ", "ae").replace("đ", "d")
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return normalize_space(stripped)
+
+
+_WORD = re.compile(r"[a-zæøåA-ZÆØÅ]+")
+
+
+def detect_language(text: str, *, declared: str | None = None) -> str | None:
+    """'nn' or 'nb' by which standard's own words the text uses; the html lang only breaks ties."""
+    nynorsk = bokmal = 0
+    for word in _WORD.findall(text.casefold()):
+        if word in NYNORSK_WORDS:
+            nynorsk += 1
+        elif word in BOKMAL_WORDS:
+            bokmal += 1
+    if nynorsk > bokmal:
+        return "nn"
+    if bokmal > nynorsk:
+        return "nb"
+    if declared:
+        lang = declared.lower()
+        if lang.startswith("nn"):
+            return "nn"
+        if lang.startswith(("nb", "no")):
+            return "nb"
+    return None
