@@ -33,7 +33,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "max_bytes": Setting(int, 10_000_000, "largest response body accepted"),
         "max_attempts": Setting(int, 4, "tries per check on network errors, 429 and 5xx"),
         "backoff_s": Setting((int, float), 1.0, "first wait between tries; doubles each time"),
-        "max_backoff_s": Setting((int, float), 60.0, "longest wait between tries (Retry-After too)"),
+        "max_backoff_s": Setting(
+            (int, float), 60.0, "longest wait between tries (Retry-After too)"
+        ),
         "allow_other_hosts": Setting(bool, False, "follow redirects to another host"),
         "contact": Setting(str, "", "e-mail or URL put in the User-Agent, so IMDi can reach you"),
         "ignore_robots": Setting(bool, False, "fetch even where robots.txt disallows (logged)"),
@@ -52,7 +54,9 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     "notify": {
         "urls": Setting(list, [], "Apprise URLs to notify on a new revision"),
         "urls_env": Setting(str, "", "name of an environment variable holding more Apprise URLs"),
-        "after_failures": Setting(int, 3, "notify after this many failed checks in a row; 0: never"),
+        "after_failures": Setting(
+            int, 3, "notify after this many failed checks in a row; 0: never"
+        ),
     },
 }
 PAGE_KEYS = {"name": "a short name for the page", "url": "the http(s) address to watch"}
@@ -148,13 +152,13 @@ def build_config(data: dict[str, Any], *, base: Path, source: Path | None) -> Co
     store = sections["store"]
     return Config(
         pages=_pages(where, data.get("pages")),
-        fetch=FetchSettings(**{k: _float_if(v) for k, v in sections["fetch"].items()}),
+        fetch=FetchSettings(**sections["fetch"]),
         store=StoreSettings(
             path=(base / store["path"]).resolve(),
             snapshots=(base / store["snapshots"]).resolve(),
-            lock_wait_s=float(store["lock_wait_s"]),
+            lock_wait_s=store["lock_wait_s"],
         ),
-        schedule=ScheduleSettings(**{k: _float_if(v) for k, v in sections["schedule"].items()}),
+        schedule=ScheduleSettings(**sections["schedule"]),
         notify=NotifySettings(
             urls=tuple(sections["notify"]["urls"]),
             urls_env=sections["notify"]["urls_env"],
@@ -162,10 +166,6 @@ def build_config(data: dict[str, Any], *, base: Path, source: Path | None) -> Co
         ),
         source=source,
     )
-
-
-def _float_if(value: Any) -> Any:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
@@ -199,6 +199,9 @@ def _section(where: str, name: str, values: Any) -> dict[str, Any]:
                 f"{where}: [{name}].{key} must be {_type_name(setting.type)}, got {value!r}"
             )
         result[key] = value
+    for key, setting in declared.items():  # 10 in a float setting reads as 10.0
+        if isinstance(setting.type, tuple) and float in setting.type:
+            result[key] = float(result[key])
     return result
 
 
@@ -217,7 +220,9 @@ def _pages(where: str, pages: Any) -> tuple[Target, ...]:
                 raise ConfigError(f"{where}: unknown key {label}.{key} (expected: name, url)")
         url = page.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"{where}: {label}.url must be an http:// or https:// URL, got {url!r}")
+            raise ConfigError(
+                f"{where}: {label}.url must be an http:// or https:// URL, got {url!r}"
+            )
         if not urlsplit(url).hostname:
             raise ConfigError(f"{where}: {label}.url has no host: {url!r}")
         name = page.get("name", f"page{index + 1}")

@@ -1,12 +1,12 @@
 """The exception tree and exit codes: library code raises these, only the CLI turns them into exits.
 
-    ImdiWatchError
-     ├── ConfigError   config.toml unreadable, a key unknown or of the wrong type  → exit 2
-     ├── InputError    a file or argument the user named is missing or not usable  → exit 2
-     ├── FetchError    network failure, HTTP error status, oversize body, refused  → exit 3
-     ├── ParseError    bytes that are not an HTML page at all                      → exit 3
-     ├── StoreError    the database or snapshots/ cannot be read or written        → exit 3
-     └── LockBusy      another check holds the store's lock                        → exit 4
+ImdiWatchError
+ ├── ConfigError   config.toml unreadable, a key unknown or of the wrong type  → exit 2
+ ├── InputError    a file or argument the user named is missing or not usable  → exit 2
+ ├── FetchError    network failure, HTTP error status, oversize body, refused  → exit 3
+ ├── ParseError    bytes that are not an HTML page at all                      → exit 3
+ ├── StoreError    the database or snapshots/ cannot be read or written        → exit 3
+ └── LockBusy      another check holds the store's lock                        → exit 4
 """
 
 from __future__ import annotations

@@ -91,7 +91,9 @@ def load_register(structure: str = STRUCTURE_2020) -> Register:
             structure,
             (
                 (
-                    Municipality(r["kommunenummer"], r["kommune"], r["fylke"], r["kommunenummer_2020"]),
+                    Municipality(
+                        r["kommunenummer"], r["kommune"], r["fylke"], r["kommunenummer_2020"]
+                    ),
                     [r["kommune"]],
                 )
                 for r in rows

@@ -16,12 +16,63 @@ MONTHS: dict[str, int] = {
 
 # Words that only one written standard uses; counted to decide the page's language.
 NYNORSK_WORDS = frozenset(
-    "kommunar flyktningar einslege oppmoding oppmodinga oppmoda oppmodingstal endelege tal desse "
-    "ikkje eit ein vert kva korleis kvar dei òg meir berre talet busetjing frå åra sjå".split()
+    [
+        "kommunar",
+        "flyktningar",
+        "einslege",
+        "oppmoding",
+        "oppmodinga",
+        "oppmoda",
+        "oppmodingstal",
+        "endelege",
+        "tal",
+        "desse",
+        "ikkje",
+        "eit",
+        "ein",
+        "vert",
+        "kva",
+        "korleis",
+        "kvar",
+        "dei",
+        "òg",
+        "meir",
+        "berre",
+        "talet",
+        "busetjing",
+        "frå",
+        "åra",
+        "sjå",
+    ]
 )
 BOKMAL_WORDS = frozenset(
-    "kommuner flyktninger enslige anmodning anmodningen anmodet endelig tall disse ikke et en blir "
-    "hva hvordan hver de også mer bare tallet bosetting fra årene se".split()
+    [
+        "kommuner",
+        "flyktninger",
+        "enslige",
+        "anmodning",
+        "anmodningen",
+        "anmodet",
+        "endelig",
+        "tall",
+        "disse",
+        "ikke",
+        "et",
+        "en",
+        "blir",
+        "hva",
+        "hvordan",
+        "hver",
+        "de",
+        "også",
+        "mer",
+        "bare",
+        "tallet",
+        "bosetting",
+        "fra",
+        "årene",
+        "se",
+    ]
 )
 
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f\u200b\u2028\u2029\ufeff]+")

@@ -39,8 +39,38 @@ _BOILERPLATE_TAGS = frozenset({
 })  # fmt: skip
 _BOILERPLATE_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "dialog")
 _BLOCK_TAGS = frozenset(
-    "address article blockquote body caption dd details div dl dt figcaption figure h1 h2 h3 h4 "
-    "h5 h6 header hgroup hr li main ol p pre section summary table ul".split()
+    [
+        "address",
+        "article",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "ul",
+    ]
 )
 _HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 # lexbor's numeric ids of <td> and <th>: comparing ints is the cheapest test in the table loop.
@@ -49,7 +79,9 @@ _CELL_TAG_IDS = frozenset(
     for cell in LexborHTMLParser("<table><tr><th></th><td></td></tr></table>").css("td,th")
 )
 _SKIP_IN_TEXT = frozenset({"table", "h1"})
-_LOOKS_LIKE_HTML = re.compile(rb"<\s*(?:!doctype|html|head|body|div|p|table|h1|article|main)\b", re.I)
+_LOOKS_LIKE_HTML = re.compile(
+    rb"<\s*(?:!doctype|html|head|body|div|p|table|h1|article|main)\b", re.I
+)
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.I)
 _UPDATED = re.compile(r"^\s*sist\s+(?:oppdatert|endra|endret|endret dato)\b", re.I)
 _SITE_SUFFIX = re.compile(r"\s*(?:[|–—-]\s*IMDi\s*$|^\s*IMDi\s*[|–—-]\s*)", re.I)
@@ -85,7 +117,9 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     table_read = _read_table(table) if table is not None else None
     plain_text = " ".join(p for s in reader.sections for p in s.paragraphs)
     language = detect_language(
-        " ".join(filter(None, [title, plain_text, *(table_read.header if table_read else ())])),
+        " ".join(
+            filter(None, [title, plain_text[:4000], *(table_read.header if table_read else ())])
+        ),
         declared=declared_lang,
     )
     updated = reader.updated or _find_time_datetime(content)
@@ -111,10 +145,17 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
         "headline": headline.to_dict(),
         "sections": [s.to_dict() for s in reader.sections],
         "rows": [
-            (r.municipality, r.county, r.municipality_number, r.requested, r.minors,
-             r.minors_15_18, r.minors_under_15)
+            (
+                r.municipality,
+                r.county,
+                r.municipality_number,
+                r.requested,
+                r.minors,
+                r.minors_15_18,
+                r.minors_under_15,
+            )
             for r in rows
-        ],  # fmt: skip
+        ],
         "totals": totals.to_dict() if totals else None,
     }
     return Page(
@@ -134,7 +175,9 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
 
 def fingerprint_content(content_fields: dict[str, Any]) -> str:
     """SHA-256 of the parsed content in canonical JSON: markup, tokens and scripts do not count."""
-    canonical = json.dumps(content_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        content_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -366,7 +409,9 @@ def _column_field(header: str) -> str | None:
 
 def _cell_texts(row: LexborNode) -> list[str]:
     # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
-    return [" ".join(c.text(deep=True).split()) for c in row.iter() if c.tag_id in _CELL_TAG_IDS]
+    return [
+        " ".join((c.text_lexbor() or "").split()) for c in row.iter() if c.tag_id in _CELL_TAG_IDS
+    ]
 
 
 def _header_columns(texts: list[str]) -> dict[str, int] | None:
@@ -442,7 +487,9 @@ def _is_totals_row(name: str, county: str) -> bool:
     return name.casefold() in _TOTALS_LABELS or county.casefold() in _TOTALS_LABELS
 
 
-def _build_rows(table: _TableRead, *, year: int | None) -> tuple[tuple[Row, ...], list[PageWarning]]:
+def _build_rows(
+    table: _TableRead, *, year: int | None
+) -> tuple[tuple[Row, ...], list[PageWarning]]:
     """Rows with figures and municipality numbers from the reference list their counties use."""
     columns = table.columns
     name_at, county_at = columns["municipality"], columns["county"]
@@ -480,13 +527,17 @@ def _build_rows(table: _TableRead, *, year: int | None) -> tuple[tuple[Row, ...]
                     {"row": position, "municipality": name, "county": county},
                 )
             )
-        try:  # fast path for plain cells ("13", ""); anything else goes the careful way
-            if width <= last_figure_at or not all(texts[i].isdigit() or not texts[i] for i in figure_at):
+        try:  # fast path for plain cells ("13", ""); int() refuses "5 500", which goes the long way
+            if width <= last_figure_at:
                 raise ValueError
-            rows.append(Row(name, county, number, *[int(texts[i]) if texts[i] else None for i in figure_at]))
+            row = Row(
+                name, county, number, *[int(texts[i]) if texts[i] else None for i in figure_at]
+            )
         except ValueError:
-            figures = _read_figures(texts, columns, position, warnings=warnings)
-            rows.append(Row(name, county, number, **figures))
+            row = Row(
+                name, county, number, **_read_figures(texts, columns, position, warnings=warnings)
+            )
+        rows.append(row)
     return tuple(rows), warnings
 
 
@@ -564,8 +615,10 @@ def _check_duplicates(rows: tuple[Row, ...]) -> list[PageWarning]:
     for row in rows:
         if row.municipality is None:
             continue
-        key = (row.municipality_number,) if row.municipality_number else (
-            fold(row.municipality), row.county
+        key = (
+            (row.municipality_number,)
+            if row.municipality_number
+            else (fold(row.municipality), row.county)
         )
         if key in seen:
             warnings.append(

@@ -1,0 +1,193 @@
+"""A scriptable HTTP/1.1 server on 127.0.0.1 (port 0) for tests: each path answers with a queue of
+`Reply`s, misbehaving on request (delay, reset, truncated or endless bodies); every request is recorded.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from types import TracebackType
+from typing import Literal
+
+Action = Literal["send", "reset", "truncate"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted response.
+
+    `headers` are sent as given; Content-Length is added unless the headers already have one or
+    `chunks` is set (then the body goes out with Transfer-Encoding: chunked and `body` is ignored).
+    `action`: "send" normally; "reset" reads the request and aborts the connection (TCP RST)
+    without a response; "truncate" sends the headers and `body`, then closes, so a Content-Length
+    larger than the body (or an unfinished chunked body) arrives cut short.
+    """
+
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    delay_s: float = 0.0
+    chunks: Iterable[bytes] | None = None
+    action: Action = "send"
+
+    @classmethod
+    def of(
+        cls,
+        status: int = 200,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        **kwargs: object,
+    ) -> Reply:
+        """`Reply.of(503, headers={"Retry-After": "2"})` — headers as a dict for brevity."""
+        return cls(status=status, body=body, headers=tuple((headers or {}).items()), **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+
+
+@dataclass
+class LoopbackServer:
+    """`route(path, *replies)` scripts a path: each request takes the next reply and the last one
+    repeats. Unscripted paths get 404. Use as a context manager (or the `http_server` fixture).
+    """
+
+    requests: list[Request] = field(default_factory=list)
+    _routes: dict[str, list[Reply]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _server: _ThreadingServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "server not started"
+        return int(self._server.server_address[1])
+
+    def url(self, path: str = "/", *, host: str = "127.0.0.1") -> str:
+        """The URL of `path`; host="localhost" reaches the same server under another host name."""
+        return f"http://{host}:{self.port}{path}"
+
+    def route(self, path: str, *replies: Reply) -> None:
+        """Replace what `path` answers; call again between two checks to change the page."""
+        if not replies:
+            raise ValueError("route() needs at least one Reply")
+        with self._lock:
+            self._routes[path] = list(replies)
+
+    def requests_for(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def start(self) -> LoopbackServer:
+        self._server = _ThreadingServer(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _take(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            queue = self._routes.get(request.path.split("?", 1)[0])
+            if not queue:
+                return Reply.of(404, b"no reply scripted for this path\n")
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        owner: LoopbackServer,
+    ) -> None:
+        self.owner = owner
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _ThreadingServer
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = owner._take(Request(self.command, self.path, headers))
+        self.close_connection = True
+        if reply.delay_s and owner._stopping.wait(reply.delay_s):
+            return
+        try:
+            self._answer(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on purpose: oversize body, timeout
+
+    do_HEAD = do_GET
+
+    def _answer(self, reply: Reply) -> None:
+        if reply.action == "reset":
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.connection.close()
+            return
+        names = {name.lower() for name, _ in reply.headers}
+        head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
+        head += [f"{name}: {value}" for name, value in reply.headers]
+        if reply.chunks is not None:
+            head.append("Transfer-Encoding: chunked")
+        elif "content-length" not in names and reply.status != 304:
+            head.append(f"Content-Length: {len(reply.body)}")
+        head.append("Connection: close")
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if reply.chunks is not None:
+            for chunk in reply.chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if reply.action != "truncate":
+                self.wfile.write(b"0\r\n\r\n")
+        elif self.command != "HEAD":
+            self.wfile.write(reply.body)
+        self.wfile.flush()
+        if reply.action == "truncate":
+            self.connection.shutdown(socket.SHUT_WR)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def repeat_chunks(chunk_size: int, count: int) -> Iterator[bytes]:
+    """`count` chunks of `chunk_size` bytes, generated lazily (for oversize bodies)."""
+    chunk = b"x" * chunk_size
+    for _ in range(count):
+        yield chunk
