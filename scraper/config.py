@@ -23,15 +23,16 @@ class Setting:
     type: type | tuple[type, ...]
     default: Any
     help: str
+    minimum: float = 0
 
 
 # section → key → Setting. [[pages]] is an array of tables and is checked on its own.
 SETTINGS: dict[str, dict[str, Setting]] = {
     "fetch": {
-        "connect_timeout_s": Setting((int, float), 10.0, "seconds to wait for a connection"),
-        "read_timeout_s": Setting((int, float), 30.0, "seconds to wait for data"),
-        "max_bytes": Setting(int, 10_000_000, "largest response body accepted"),
-        "max_attempts": Setting(int, 4, "tries per check on network errors, 429 and 5xx"),
+        "connect_timeout_s": Setting((int, float), 10.0, "seconds to wait for a connection", 0.001),
+        "read_timeout_s": Setting((int, float), 30.0, "seconds to wait for data", 0.001),
+        "max_bytes": Setting(int, 10_000_000, "largest response body accepted", 1),
+        "max_attempts": Setting(int, 4, "tries per check on network errors, 429 and 5xx", 1),
         "backoff_s": Setting((int, float), 1.0, "first wait between tries; doubles each time"),
         "max_backoff_s": Setting(
             (int, float), 60.0, "longest wait between tries (Retry-After too)"
@@ -192,8 +193,12 @@ def _section(where: str, name: str, values: Any) -> dict[str, Any]:
         )
         if ok and setting.type is list:
             ok = all(isinstance(item, str) for item in value)
-        if ok and isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            raise ConfigError(f"{where}: [{name}].{key} must not be negative, got {value!r}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and number and value < setting.minimum:
+            least = (
+                "not be negative" if setting.minimum == 0 else f"be at least {setting.minimum:g}"
+            )
+            raise ConfigError(f"{where}: [{name}].{key} must {least}, got {value!r}")
         if not ok:
             raise ConfigError(
                 f"{where}: [{name}].{key} must be {_type_name(setting.type)}, got {value!r}"

@@ -1,14 +1,14 @@
 """A scriptable HTTP/1.1 server on 127.0.0.1 (port 0) for tests: each path answers with a queue of
-`Reply`s, misbehaving on request (delay, reset, truncated or endless bodies); every request is recorded.
+`Reply`s, misbehaving on request (delay, reset, truncated or oversize bodies); every request is recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import struct
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -22,29 +22,20 @@ class Reply:
     """One scripted response.
 
     `headers` are sent as given; Content-Length is added unless the headers already have one or
-    `chunks` is set (then the body goes out with Transfer-Encoding: chunked and `body` is ignored).
-    `action`: "send" normally; "reset" reads the request and aborts the connection (TCP RST)
-    without a response; "truncate" sends the headers and `body`, then closes, so a Content-Length
-    larger than the body (or an unfinished chunked body) arrives cut short.
+    `chunks` is set (then the body goes out with Transfer-Encoding: chunked and `body` is ignored;
+    `(b"x" * 65536,) * 200` is 13 MB on the wire but one bytes object in memory).
+    `delay_s` waits before answering (read timeouts). `action`: "send" normally; "reset" reads
+    the request and aborts the connection (TCP RST) without a response; "truncate" sends the
+    headers and `body`, then closes, so a Content-Length larger than the body (or an unfinished
+    chunked body) arrives cut short.
     """
 
     status: int = 200
-    headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
-    chunks: Iterable[bytes] | None = None
+    chunks: tuple[bytes, ...] | None = None
     action: Action = "send"
-
-    @classmethod
-    def of(
-        cls,
-        status: int = 200,
-        body: bytes = b"",
-        headers: dict[str, str] | None = None,
-        **kwargs: object,
-    ) -> Reply:
-        """`Reply.of(503, headers={"Retry-After": "2"})` — headers as a dict for brevity."""
-        return cls(status=status, body=body, headers=tuple((headers or {}).items()), **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,9 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         self._server = _ThreadingServer(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -117,7 +110,7 @@ class LoopbackServer:
             self.requests.append(request)
             queue = self._routes.get(request.path.split("?", 1)[0])
             if not queue:
-                return Reply.of(404, b"no reply scripted for this path\n")
+                return Reply(404, b"no reply scripted for this path\n")
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
 
@@ -147,23 +140,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if reply.delay_s and owner._stopping.wait(reply.delay_s):
             return
-        try:
+        # the client may hang up on purpose (oversize body, timeout)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(reply)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up on purpose: oversize body, timeout
 
     do_HEAD = do_GET
 
     def _answer(self, reply: Reply) -> None:
         if reply.action == "reset":
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             return
-        names = {name.lower() for name, _ in reply.headers}
+        names = {name.lower() for name in reply.headers}
         head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
-        head += [f"{name}: {value}" for name, value in reply.headers]
+        head += [f"{name}: {value}" for name, value in reply.headers.items()]
         if reply.chunks is not None:
             head.append("Transfer-Encoding: chunked")
         elif "content-length" not in names and reply.status != 304:
@@ -184,10 +174,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-def repeat_chunks(chunk_size: int, count: int) -> Iterator[bytes]:
-    """`count` chunks of `chunk_size` bytes, generated lazily (for oversize bodies)."""
-    chunk = b"x" * chunk_size
-    for _ in range(count):
-        yield chunk

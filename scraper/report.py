@@ -1,0 +1,809 @@
+"""Renderings of changes for people and programs: text (plain or coloured), Markdown, JSON and CSV.
+
+The only rich user, and only for `color=True`: plain text is built here as lines of styled spans,
+so `check` never pays rich's import. Scraped text never becomes markup (rich Text objects only).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Page
+from scraper.norsk import format_date, format_number
+
+FORMATS = ("text", "markdown", "json", "csv")
+CSV_COLUMNS = (
+    "kind", "county", "municipality", "municipality_number", "field", "old", "new", "delta",
+    "section",
+)  # fmt: skip
+# diff.py's BROKEN_REVISION: the warning that stands in for the rows of a broken revision.
+BROKEN_REVISION = "broken-revision"
+BLANK = "(blank)"
+FIGURE_LABELS = {
+    "requested": "requested",
+    "minors": "minors",
+    "minors_15_18": "minors 15–18",
+    "minors_under_15": "minors <15",
+}
+HEADLINE_LABELS = {
+    "municipalities": "municipalities asked",
+    "refugees": "refugees",
+    "minor_municipalities": "municipalities asked for minors",
+    "minors": "minors",
+}
+LANGUAGES = {"nn": "Nynorsk", "nb": "Bokmål"}
+LEAD = "(lead)"  # the text before the first heading
+_RICH_STYLES = {
+    "removed": "red strike",
+    "added": "bold green",
+    "up": "green",
+    "down": "red",
+    "warning": "bold red",
+    "heading": "bold",
+}
+# "5 500" is one word to a reader: a changed total reads [-5 500-]{+5 510+}, not 5 [-500-]{+510+}.
+_WORD = re.compile(r"\d{1,3}(?: \d{3})+(?!\d)\S*|\S+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]|#])")
+
+Span = tuple[str, str | None]  # text and a style name from _RICH_STYLES (None: plain)
+Line = list[Span]
+
+
+def render_changes(
+    old: Page | None,
+    new: Page,
+    changes: Sequence[Change],
+    *,
+    format: str,
+    old_label: str | None = None,
+    new_label: str | None = None,
+    color: bool = False,
+) -> str:
+    """The changes from `old` to `new` (None: the first revision) as text, markdown, json or csv.
+
+    Example: render_changes(a, b, diff_pages(a, b), format="text") starts with
+    "Sist oppdatert 12.11.2021 → 19.11.2021 · 8 figures changed in 5 municipalities · …".
+    """
+    if format == "text":
+        lines = _text_lines(old, new, changes, old_label=old_label, new_label=new_label)
+        return _render_rich(lines) if color else _render_plain(lines)
+    if format == "markdown":
+        return _render_markdown(old, new, changes, old_label=old_label, new_label=new_label)
+    if format == "json":
+        document = {
+            "from": _meta(old, old_label) if old is not None else None,
+            "to": _meta(new, new_label),
+            "changes": [change.to_dict() for change in changes],
+        }
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if format == "csv":
+        return _render_csv(changes)
+    raise ValueError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
+
+
+def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
+    """One line saying what changed, most important first; also a notification's title.
+
+    Date, written standard, year, broken-revision warning, figures, rows added/removed/renamed,
+    total requested, title, new warnings; the lead and text only when no figure changed.
+    """
+    if old is None:
+        parts = [f"Sist oppdatert {format_date(new.updated)}", "first revision"]
+        parts.append(_plural(len(new.rows), "municipality", "municipalities"))
+        if new.totals is not None and new.totals.requested is not None:
+            parts.append(f"total {format_number(new.totals.requested)}")
+        return " · ".join(parts)
+    if not changes:
+        return "no changes"
+    by_kind: dict[ChangeKind, list[Change]] = {}
+    for change in changes:
+        by_kind.setdefault(change.kind, []).append(change)
+
+    def first(kind: ChangeKind, field: str | None = None) -> Change | None:
+        return next((c for c in by_kind.get(kind, ()) if field is None or c.field == field), None)
+
+    parts = []
+    if updated := first(ChangeKind.UPDATED):
+        parts.append(f"Sist oppdatert {format_date(updated.old)} → {format_date(updated.new)}")
+    if language := first(ChangeKind.LANGUAGE):
+        parts.append(f"{_language(language.old)} → {_language(language.new)}")
+    if year := first(ChangeKind.YEAR):
+        parts.append(f"year {year.old or '–'} → {year.new or '–'}")
+    if broken := first(ChangeKind.WARNING_ADDED, BROKEN_REVISION):
+        parts.append(f"WARNING: looks broken ({broken.new})")
+    figures = by_kind.get(ChangeKind.FIGURE, [])
+    if figures:
+        places = {(c.county, c.municipality, c.municipality_number) for c in figures}
+        parts.append(
+            f"{_plural(len(figures), 'figure', 'figures')} changed in "
+            + _plural(len(places), "municipality", "municipalities")
+        )
+    for kind, verb in (
+        (ChangeKind.ROW_ADDED, "added"),
+        (ChangeKind.ROW_REMOVED, "removed"),
+        (ChangeKind.RENAMED, "renamed"),
+    ):
+        if count := len(by_kind.get(kind, ())):
+            parts.append(f"{_plural(count, 'municipality', 'municipalities')} {verb}")
+    if total := first(ChangeKind.TOTALS, "requested"):
+        parts.append(f"total {_number(total.old)} → {_number(total.new)}")
+    if first(ChangeKind.TITLE):
+        parts.append("title changed")
+    warnings = [c for c in by_kind.get(ChangeKind.WARNING_ADDED, ()) if c.field != BROKEN_REVISION]
+    if warnings:
+        parts.append(_plural(len(warnings), "new warning", "new warnings"))
+    if not figures and not first(ChangeKind.TOTALS):
+        if ChangeKind.HEADLINE in by_kind:
+            parts.append("lead changed")
+        text = by_kind.get(ChangeKind.TEXT, [])
+        if summary := first(ChangeKind.TEXT, "summary"):
+            parts.append(str(summary.new))
+        elif text:
+            sections = {c.section for c in text}
+            parts.append(
+                f"{_plural(len(text), 'sentence', 'sentences')} changed in "
+                + _plural(len(sections), "section", "sections")
+            )
+    return " · ".join(parts) if parts else _plural(len(changes), "change", "changes")
+
+
+def broken_warning(old: Page | None, new: Page, changes: Sequence[Change]) -> str | None:
+    """The line that leads a report on a revision that looks broken, else None."""
+    broken = next(
+        (c for c in changes if c.kind is ChangeKind.WARNING_ADDED and c.field == BROKEN_REVISION),
+        None,
+    )
+    if broken is None:
+        return None
+    lost = len(old.rows) - len(new.rows) if old is not None else 0
+    consequence = (
+        f"not reporting {_plural(lost, 'municipality', 'municipalities')} as removed"
+        if lost > 0
+        else "not comparing it municipality by municipality"
+    )
+    return f"WARNING: the new revision looks broken or redesigned ({broken.new}) — {consequence}."
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def _text_lines(
+    old: Page | None,
+    new: Page,
+    changes: Sequence[Change],
+    *,
+    old_label: str | None,
+    new_label: str | None,
+) -> list[Line]:
+    lines: list[Line] = []
+    if warning := broken_warning(old, new, changes):
+        lines.append([(warning, "warning")])
+    lines.append([(summary_line(old, new, changes), None)])
+    if old_label or new_label:
+        lines.append([(f"{old_label or '–'} → {new_label or '–'}", None)])
+    groups = _group(changes)
+
+    page_rows: list[list[Line]] = []
+    for change in groups["page"]:
+        if change.kind is ChangeKind.LANGUAGE:
+            values = f"{_language(change.old)} → {_language(change.new)}"
+        else:
+            values = f"{change.old if change.old is not None else '–'} → {change.new or '–'}"
+        page_rows.append([[(str(change.kind), None)], [(values, None)]])
+    if page_rows:
+        _section(lines, "Page · side")
+        lines += _table(page_rows, "ll", indent=2)
+
+    figure_rows: list[list[Line]] = []
+    county: object = object()
+    place: object = object()
+    for change in groups["rows"]:
+        if change.county != county:
+            county = change.county
+            figure_rows.append([[(change.county or "(no county)", "heading")]])
+        this_place = (change.municipality, change.municipality_number)
+        name = change.municipality or "(no name)"
+        shown_name = name if this_place != place else ""
+        place = this_place
+        figure_rows.append(_row_cells(change, shown_name))
+    if figure_rows:
+        _section(lines, "Figures · oppmodingstal per kommune")
+        lines += _table(figure_rows, "llrlrr", indent=2)
+
+    for title, kind, labels in (
+        ("Lead · ingress", "headline", HEADLINE_LABELS),
+        ("Totals · sum", "totals", FIGURE_LABELS),
+    ):
+        rows = [
+            [
+                [(labels.get(c.field or "", c.field or ""), None)],
+                [(_number(c.old), None)],
+                [("→", None)],
+                [(_number(c.new), None)],
+                [_delta_span(c.delta)],
+            ]
+            for c in groups[kind]
+        ]
+        if rows:
+            _section(lines, title)
+            lines += _table(rows, "lrlrr", indent=2)
+
+    if groups["warnings"]:
+        _section(lines, "Warnings · åtvaringar")
+        for change in groups["warnings"]:
+            if change.kind is ChangeKind.WARNING_ADDED:
+                lines.append([("  + ", None), (f"{change.field}: {change.new}", None)])
+            else:
+                lines.append([("  − ", None), (f"{change.field}: {change.old} (gone)", None)])
+
+    if groups["text"]:
+        _section(lines, "Text · tekst")
+        section: object = object()
+        for change in groups["text"]:
+            if change.field == "summary":
+                lines.append([("  ", None), (str(change.new), None)])
+                continue
+            if change.section != section:
+                section = change.section
+                lines.append([("  ", None), (change.section or LEAD, "heading")])
+            if change.field == "heading":
+                lines.append([("    heading: ", None), *_word_diff(change.old, change.new)])
+            else:
+                lines.append([("    ", None), *_word_diff(change.old, change.new)])
+    return lines
+
+
+def _group(changes: Sequence[Change]) -> dict[str, list[Change]]:
+    groups: dict[str, list[Change]] = {
+        "page": [], "headline": [], "totals": [], "warnings": [], "rows": [], "text": [],
+    }  # fmt: skip
+    for change in changes:
+        kind = change.kind
+        if kind in (ChangeKind.UPDATED, ChangeKind.TITLE, ChangeKind.YEAR, ChangeKind.LANGUAGE):
+            if kind is not ChangeKind.UPDATED:  # the date is the summary line's first words
+                groups["page"].append(change)
+        elif kind is ChangeKind.HEADLINE:
+            groups["headline"].append(change)
+        elif kind is ChangeKind.TOTALS:
+            groups["totals"].append(change)
+        elif kind in (ChangeKind.WARNING_ADDED, ChangeKind.WARNING_REMOVED):
+            if change.field != BROKEN_REVISION:
+                groups["warnings"].append(change)
+        elif kind is ChangeKind.TEXT:
+            groups["text"].append(change)
+        else:
+            groups["rows"].append(change)
+    return groups
+
+
+def _row_cells(change: Change, name: str) -> list[Line]:
+    """municipality · field · old · → · new · delta, for figure, renamed, added, removed."""
+    if change.kind is ChangeKind.FIGURE:
+        return [
+            [(name, None)],
+            [(FIGURE_LABELS.get(change.field or "", change.field or ""), None)],
+            [(_number(change.old), None)],
+            [("→", None)],
+            [(_number(change.new), None)],
+            [_delta_span(change.delta)],
+        ]
+    if change.kind is ChangeKind.RENAMED:
+        return [[(name, None)], [("renamed", None)], [(f"{change.old} → {change.new}", None)]]
+    if change.kind is ChangeKind.ROW_ADDED:
+        return [[(name, None)], [("added", "up")], [(_figures(change.new), None)]]
+    return [[(name, None)], [("removed", "down")], [(_figures(change.old), None)]]
+
+
+def _section(lines: list[Line], title: str) -> None:
+    lines.append([])
+    lines.append([(title, "heading")])
+
+
+def _table(rows: list[list[Line]], align: str, *, indent: int) -> list[Line]:
+    """Rows of cells padded into columns. A one-cell row is a group heading (the rows under it
+    are indented two more); the last cell of a shorter row spans the columns it lacks."""
+    columns = max(len(row) for row in rows)
+    widths = [0] * columns
+    for row in rows:
+        spanning = len(row) < columns
+        for index, cell in enumerate(row):
+            if len(row) > 1 and not (spanning and index == len(row) - 1):
+                widths[index] = max(widths[index], _width(cell))
+    grouped = any(len(row) == 1 for row in rows)
+    out: list[Line] = []
+    for row in rows:
+        if len(row) == 1:
+            out.append([(" " * indent, None), *row[0]])
+            continue
+        line: Line = [(" " * (indent + 2 * grouped), None)]
+        for index, cell in enumerate(row):
+            if index:
+                line.append((" ", None))
+            padding = " " * max(0, widths[index] - _width(cell))
+            if index == len(row) - 1 and align[index] == "l":
+                padding = ""
+            line += [(padding, None), *cell] if align[index] == "r" else [*cell, (padding, None)]
+        while not line[-1][0].strip():  # an empty delta cell leaves only padding at the end
+            line.pop()
+        out.append(line)
+    return out
+
+
+def _width(cell: Line) -> int:
+    return sum(len(text) for text, _ in cell)
+
+
+def _word_diff(old: str | None, new: str | None) -> Line:
+    """A sentence with the changed words marked: struck/red old, bold/green new."""
+    if old is None:
+        return [(new or "", "added")]
+    if new is None:
+        return [(old, "removed")]
+    before, after = _WORD.findall(old), _WORD.findall(new)
+    spans: Line = []
+
+    def words(items: list[str]) -> str:
+        return " ".join(items)
+
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if spans:
+            spans.append((" ", None))
+        if tag == "equal":
+            spans.append((words(before[i1:i2]), None))
+            continue
+        if i2 > i1:
+            spans.append((words(before[i1:i2]), "removed"))
+        if j2 > j1:
+            spans.append((words(after[j1:j2]), "added"))
+    return spans
+
+
+def _render_plain(lines: list[Line]) -> str:
+    markers = {"removed": ("[-", "-]"), "added": ("{+", "+}")}
+    out = []
+    for line in lines:
+        parts = []
+        for text, style in line:
+            start, end = markers.get(style or "", ("", ""))
+            parts.append(f"{start}{text}{end}")
+        out.append("".join(parts).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def _render_rich(lines: list[Line]) -> str:
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        color_system="standard",
+        force_terminal=True,
+        width=100,
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    for line in lines:
+        text = Text()
+        previous: str | None = None
+        for chunk, style in line:
+            if previous == "removed" and style == "added":  # no [- -]{+ +} marks to part them
+                text.append(" ")
+            text.append(chunk, style=_RICH_STYLES.get(style or "", ""))
+            previous = style
+        text.rstrip()
+        console.print(text)
+    return buffer.getvalue()
+
+
+# --- markdown --------------------------------------------------------------------------------
+
+
+def _render_markdown(
+    old: Page | None,
+    new: Page,
+    changes: Sequence[Change],
+    *,
+    old_label: str | None,
+    new_label: str | None,
+) -> str:
+    esc = _markdown_escape
+    title = new.title or (old.title if old else None) or "IMDi"
+    since = old_label or (format_date(old.updated) if old else None)
+    until = new_label or format_date(new.updated)
+    heading = (
+        f"{esc(title)}: {esc(since)} → {esc(until)}" if since else f"{esc(title)}: {esc(until)}"
+    )
+    out = [f"## {heading}", ""]
+    if warning := broken_warning(old, new, changes):
+        out += [f"> **{esc(warning)}**", ""]
+    out += [esc(summary_line(old, new, changes)), ""]
+    groups = _group(changes)
+
+    if groups["page"]:
+        for change in groups["page"]:
+            if change.kind is ChangeKind.LANGUAGE:
+                before, after = _language(change.old), _language(change.new)
+            else:
+                before, after = str(change.old or "–"), str(change.new or "–")
+            out.append(f"- {change.kind}: ~~{esc(before)}~~ **{esc(after)}**")
+        out.append("")
+
+    if groups["rows"]:
+        out += ["| Fylke | Kommune | Field | Old | New | Δ |", "|---|---|---|---:|---:|---:|"]
+        for change in groups["rows"]:
+            cells = [esc(change.county or ""), esc(change.municipality or "(no name)")]
+            if change.kind is ChangeKind.FIGURE:
+                cells += [
+                    FIGURE_LABELS.get(change.field or "", change.field or ""),
+                    _number(change.old),
+                    _number(change.new),
+                    _signed(change.delta),
+                ]
+            elif change.kind is ChangeKind.RENAMED:
+                cells += ["renamed", esc(str(change.old)), esc(str(change.new)), ""]
+            elif change.kind is ChangeKind.ROW_ADDED:
+                cells += ["added", "", _figures(change.new), ""]
+            else:
+                cells += ["removed", _figures(change.old), "", ""]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+
+    for title_text, kind, labels in (
+        ("Lead", "headline", HEADLINE_LABELS),
+        ("Totals", "totals", FIGURE_LABELS),
+    ):
+        if groups[kind]:
+            out += [f"**{title_text}**", ""]
+            for change in groups[kind]:
+                label = labels.get(change.field or "", change.field or "")
+                delta = f" ({_signed(change.delta)})" if change.delta is not None else ""
+                out.append(f"- {label}: {_number(change.old)} → {_number(change.new)}{delta}")
+            out.append("")
+
+    if groups["warnings"]:
+        out += ["**Warnings**", ""]
+        for change in groups["warnings"]:
+            if change.kind is ChangeKind.WARNING_ADDED:
+                out.append(f"- new: `{change.field}` {esc(str(change.new))}")
+            else:
+                out.append(f"- gone: `{change.field}` ~~{esc(str(change.old))}~~")
+        out.append("")
+
+    if groups["text"]:
+        out += ["**Text**", ""]
+        section: object = object()  # no heading or None: the first change opens a section
+        for change in groups["text"]:
+            if change.field == "summary":
+                out += [f"- {esc(str(change.new))}", ""]
+                continue
+            if change.section != section:
+                if out[-1]:
+                    out.append("")
+                section = change.section
+                out += [f"*{esc(change.section or LEAD)}*", ""]
+            prefix = "heading: " if change.field == "heading" else ""
+            out.append(f"- {prefix}{_markdown_words(change.old, change.new)}")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _markdown_words(old: str | None, new: str | None) -> str:
+    styles: dict[str | None, Callable[[str], str]] = {
+        "removed": lambda t: f"~~{t}~~",
+        "added": lambda t: f"**{t}**",
+        None: lambda t: t,
+    }
+    parts: list[str] = []
+    previous: str | None = None
+    for text, style in _word_diff(old, new):
+        if previous == "removed" and style == "added":
+            parts.append(" ")
+        parts.append(styles[style](_markdown_escape(text)))
+        previous = style
+    return "".join(parts)
+
+
+def _markdown_escape(text: str) -> str:
+    """Scraped text shown literally: no emphasis, links, table breaks or raw HTML."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+# --- json and csv ----------------------------------------------------------------------------
+
+
+def _meta(page: Page, label: str | None) -> dict[str, Any]:
+    return {
+        "title": page.title,
+        "updated": page.updated,
+        "year": page.year,
+        "language": page.language,
+        "fingerprint": page.fingerprint,
+        "label": label,
+    }
+
+
+def _render_csv(changes: Sequence[Change]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for change in changes:
+        data = change.to_dict()
+        writer.writerow([_csv_cell(data[column]) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+# --- small words -----------------------------------------------------------------------------
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return BLANK
+    if isinstance(value, int):
+        return format_number(value)
+    return str(value)
+
+
+def _signed(delta: int | None) -> str:
+    if delta is None:
+        return ""
+    if delta < 0:
+        return f"−{format_number(-delta)}"
+    return f"+{format_number(delta)}"
+
+
+def _delta_span(delta: int | None) -> Span:
+    style = None if not delta else "up" if delta > 0 else "down"
+    return (_signed(delta), style)
+
+
+def _figures(figures: Any) -> str:
+    """A row's figures in one cell: 'requested 10 · minors 2'; blanks left out."""
+    if not isinstance(figures, dict):
+        return ""
+    shown = [
+        f"{FIGURE_LABELS[name]} {format_number(figures[name])}"
+        for name in FIGURE_FIELDS
+        if figures.get(name) is not None
+    ]
+    return " · ".join(shown) or "all blank"
+
+
+def _language(code: str | None) -> str:
+    return LANGUAGES.get(code or "", code or "unknown")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+# --- pages, tables and history (parse, show, history, log) -----------------------------------
+
+_CELL_BLANK = "–"  # a blank cell in a table; 0 stays 0
+
+
+def _cell(value: int | None) -> Line:
+    return [(_CELL_BLANK if value is None else format_number(value), None)]
+
+
+def _render(lines: list[Line], *, color: bool) -> str:
+    return _render_rich(lines) if color else _render_plain(lines)
+
+
+def render_page(page: Page, *, color: bool = False) -> str:
+    """What imdi-watch read from one page: metadata, lead figures, table totals by county."""
+    lines: list[Line] = [[(page.title or "(no title)", "heading")]]
+    facts = [
+        f"Sist oppdatert {format_date(page.updated)}",
+        f"year {page.year if page.year is not None else '–'}",
+        _language(page.language),
+    ]
+    lines.append([(" · ".join(facts), None)])
+    head = page.headline
+    if head.municipalities is not None or head.refugees is not None:
+        lead = (
+            f"Lead: {_number(head.municipalities)} municipalities asked to settle "
+            f"{_number(head.refugees)} refugees"
+        )
+        if head.minors is not None:
+            lead += (
+                f"; {_number(head.minor_municipalities)} of them {_number(head.minors)} "
+                "unaccompanied minors"
+            )
+        lines.append([(lead, None)])
+    if not page.has_table:
+        lines.append([("No table of municipalities on this page.", "warning")])
+    else:
+        asked = sum(1 for r in page.rows if (r.requested or 0) > 0)
+        zero = sum(1 for r in page.rows if r.requested == 0)
+        blank = sum(1 for r in page.rows if r.requested is None)
+        lines.append(
+            [
+                (
+                    f"Table: {len(page.rows)} rows · requested > 0 in {asked}, 0 in {zero}, "
+                    f"blank in {blank}",
+                    None,
+                )
+            ]
+        )
+        if page.totals is not None:
+            totals = " / ".join(_number(v) for v in page.totals.to_dict().values())
+            lines.append([(f"Totals row (requested / minors / 15–18 / <15): {totals}", None)])
+        counties: dict[str, list[int]] = {}
+        for row in page.rows:
+            sums = counties.setdefault(row.county or "(no county)", [0, 0, 0])
+            sums[0] += 1
+            sums[1] += row.requested or 0
+            sums[2] += row.minors or 0
+        table: list[list[Line]] = [
+            [[("county", "heading")], [("rows", "heading")], [("requested", "heading")],
+             [("minors", "heading")]],
+        ]  # fmt: skip
+        for county, (count, requested, minors) in counties.items():
+            table.append([[(county, None)], _cell(count), _cell(requested), _cell(minors)])
+        _section(lines, "By county")
+        lines += _table(table, "lrrr", indent=2)
+    _section(lines, f"Warnings ({len(page.warnings)})")
+    for warning in page.warnings:
+        lines.append([("  ", None), (warning.code, "warning"), (f": {warning.message}", None)])
+    lines.append([])
+    lines.append([(f"fingerprint {page.fingerprint}", None)])
+    return _render(lines, color=color)
+
+
+def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool = False) -> str:
+    """The table at one revision: text grouped by county, JSON, or CSV (blank = empty cell)."""
+    if format == "json":
+        return (
+            json.dumps(
+                {"revision": _record(revision), "rows": [row.to_dict() for row in rows]},
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n"
+        )
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["municipality", "municipality_number", "county", *FIGURE_FIELDS])
+        for row in rows:
+            writer.writerow(
+                [row.municipality or "", row.municipality_number or "", row.county or ""]
+                + ["" if v is None else v for v in row.figures().values()]
+            )
+        return buffer.getvalue()
+    lines: list[Line] = [
+        [(f"Revision {revision.id} · {revision.title or '(no title)'}", "heading")],
+        [
+            (
+                f"Sist oppdatert {format_date(revision.updated)} · first seen "
+                f"{revision.first_seen[:10]} · {len(rows)} rows · {_CELL_BLANK} = blank cell",
+                None,
+            )
+        ],
+    ]
+    table: list[list[Line]] = []
+    county = object()
+    for row in rows:
+        if row.county != county:
+            county = row.county
+            table.append([[(row.county or "(no county)", "heading")]])
+        table.append(
+            [
+                [(row.municipality or "(no name)", None)],
+                [(row.municipality_number or "", None)],
+                *(_cell(v) for v in row.figures().values()),
+            ]
+        )
+    header: list[list[Line]] = [
+        [[("municipality", "heading")], [("number", "heading")]]
+        + [[(FIGURE_LABELS[f], "heading")] for f in FIGURE_FIELDS]
+    ]
+    lines.append([])
+    lines += _table(header + table, "llrrrr", indent=0)
+    return _render(lines, color=color)
+
+
+def render_history(found: Sequence[tuple[Any, Any]], *, color: bool = False) -> str:
+    """One municipality across revisions; a figure that moved is marked with its delta."""
+    first_row = found[-1][1] if found else None
+    name = first_row.municipality if first_row else "?"
+    lines: list[Line] = [
+        [
+            (
+                f"{name} ({first_row.municipality_number or 'no number'}, {first_row.county})",
+                "heading",
+            )
+        ]
+    ]
+    table: list[list[Line]] = [
+        [[("revision", "heading")], [("first seen", "heading")], [("updated", "heading")]]
+        + [[(FIGURE_LABELS[f], "heading")] for f in FIGURE_FIELDS]
+    ]
+    previous = None
+    for revision, row in reversed(found):  # oldest first, so deltas read forwards
+        cells: list[Line] = [
+            [(str(revision.id), None)],
+            [(revision.first_seen[:10], None)],
+            [(format_date(revision.updated), None)],
+        ]
+        for field in FIGURE_FIELDS:
+            value = getattr(row, field)
+            cell = _cell(value)
+            if previous is not None and getattr(previous, field) != value:
+                before = getattr(previous, field)
+                delta = value - before if value is not None and before is not None else None
+                cell = [*cell, (f" ({_signed(delta)})" if delta is not None else " (*)", "added")]
+            cells.append(cell)
+        table.append(cells)
+        previous = row
+    lines += _table(table, "lllrrrr", indent=0)
+    return _render(lines, color=color)
+
+
+def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool = False) -> str:
+    """Fetches and revisions, newest first."""
+    lines: list[Line] = [[(f"Fetches (newest {len(fetches)})", "heading")]]
+    table: list[list[Line]] = [
+        [[(h, "heading")] for h in ("fetched at", "outcome", "HTTP", "bytes", "ms", "rev", "error")]
+    ]
+    for fetch in fetches:
+        table.append(
+            [
+                [(fetch.fetched_at, None)],
+                [(str(fetch.outcome), "warning" if fetch.outcome == "error" else None)],
+                [(str(fetch.status or ""), None)],
+                [(format_number(fetch.bytes), None)],
+                [(str(fetch.elapsed_ms if fetch.elapsed_ms is not None else ""), None)],
+                [(str(fetch.revision_id or ""), None)],
+                [(fetch.error or "", None)],
+            ]
+        )
+    lines += _table(table, "llrrrrl", indent=2)
+    _section(lines, f"Revisions ({len(revisions)})")
+    table = [
+        [
+            [(h, "heading")]
+            for h in ("rev", "first seen", "last seen", "updated", "rows", "total", "warnings")
+        ]
+    ]
+    for revision in revisions:
+        totals = revision.totals.requested if revision.totals else None
+        table.append(
+            [
+                [(str(revision.id), None)],
+                [(revision.first_seen, None)],
+                [(revision.last_seen, None)],
+                [(format_date(revision.updated), None)],
+                [(str(revision.row_count), None)],
+                _cell(totals),
+                [(", ".join(w.code for w in revision.warnings), None)],
+            ]
+        )
+    lines += _table(table, "llllrrl", indent=2)
+    return _render(lines, color=color)
+
+
+def _record(record: Any) -> dict[str, Any]:
+    """A store record as JSON-ready data (nested dataclasses as dicts, enums as strings)."""
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(record), default=str, ensure_ascii=False))

@@ -1,0 +1,1329 @@
+"""The store: snapshots/ (raw bodies, content-addressed) and the SQLite database of pages, fetches,
+revisions, figures, sections, changes and the robots.txt cache. The only sqlite-utils user and the
+only writer of snapshots/.
+
+Rules that keep every revision and never corrupt one:
+
+- A *snapshot* is the raw body of a response, kept as ``snapshots/<sha256>.html.gz`` (gzip -9, so
+  the same body is stored once) beside ``<sha256>.json`` (url, final_url, status, headers,
+  fetched_at, page, and ``new_revision_at``: every time this body made a new revision, which lets
+  ``rebuild_from_snapshots`` replay A → B → A). Both are written atomically: a temporary file in
+  the same folder, fsync, ``os.replace``, fsync of the folder.
+- Only bodies that make a new revision are kept. A body that parses to the latest revision's
+  fingerprint (noise: tokens, nonces, asset versions) adds a fetch row and moves ``last_seen``;
+  its bytes are not stored.
+- The snapshot is written before the database transaction, and ``record_check`` refuses a new
+  revision whose snapshot file is missing, so a revision row never exists without its snapshot;
+  a snapshot without a revision (a crash in between) is harmless garbage.
+- All the writes of one check are one SQLite transaction (WAL, ``synchronous=NORMAL``), so a
+  crash leaves the previous state or the whole new one, never a partial revision.
+
+Conventions: timestamps are ISO-8601 UTC strings (``2021-11-12T08:30:00Z``, milliseconds
+allowed); blank cells and empty strings are stored as NULL; ``changes.old``/``changes.new`` hold
+the value JSON-encoded (``182``, ``"Bergen"``), and a None is NULL.
+
+sqlite-utils creates and migrates the schema; it is imported only when a migration is pending
+(a new or older database), because importing it costs ~60 ms and a check's hot path needs
+nothing but ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scraper.errors import InputError, LockBusy, StoreError
+from scraper.models import (
+    FIGURE_FIELDS,
+    HEADLINE_FIELDS,
+    Change,
+    ChangeKind,
+    FetchResult,
+    Headline,
+    Outcome,
+    Page,
+    PageWarning,
+    Row,
+    Section,
+    Totals,
+)
+from scraper.norsk import fold
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x494D4457  # "IMDW" in the database header marks an imdi-watch database
+SNAPSHOT_SUFFIX = ".html.gz"
+META_SUFFIX = ".json"
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_LOCK_POLL_S = 0.05
+
+ParseFn = Callable[[bytes], Page]
+DiffFn = Callable[[Page, Page], Sequence[Change]]
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    id: int
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRecord:
+    """One distinct parsed content of a page; `snapshot` is the SHA-256 of its raw body."""
+
+    id: int
+    page_id: int
+    fingerprint: str
+    first_seen: str
+    last_seen: str
+    snapshot: str
+    title: str | None
+    language: str | None
+    updated: str | None
+    year: int | None
+    headline: Headline
+    totals: Totals | None
+    row_count: int
+    warnings: tuple[PageWarning, ...]
+    parser_version: str | None
+    has_table: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    """One check, whatever its outcome; `revision_id` is the revision it saw (None on error)."""
+
+    id: int
+    page_id: int
+    fetched_at: str
+    outcome: Outcome
+    status: int | None
+    bytes: int | None
+    elapsed_ms: int | None
+    attempts: int | None
+    etag: str | None
+    last_modified: str | None
+    final_url: str | None
+    error: str | None
+    revision_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """What `record_check` wrote. `previous_revision_id` is set for a new revision only."""
+
+    fetch_id: int
+    outcome: Outcome
+    revision_id: int | None
+    previous_revision_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildSummary:
+    snapshots: int  # bodies read from snapshots/
+    revisions: int  # revisions written
+    skipped: tuple[str, ...]  # snapshot ids that could not be read or parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchValues:
+    status: int | None
+    bytes: int | None
+    elapsed_ms: int | None
+    attempts: int | None
+    etag: str | None
+    last_modified: str | None
+    final_url: str | None
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+def _migration_1_initial(db: Database) -> None:
+    """The first schema. Every table declared with types; STRICT where SQLite supports it."""
+    strict = db.supports_strict
+    db["pages"].create(
+        {"id": int, "name": str, "url": str}, pk="id", not_null=["name", "url"], strict=strict
+    )
+    db["pages"].create_index(["url"], unique=True)
+    db["revisions"].create(
+        {
+            "id": int,
+            "page_id": int,
+            "fingerprint": str,
+            "first_seen": str,
+            "last_seen": str,
+            "snapshot": str,
+            "title": str,
+            "language": str,
+            "updated": str,
+            "year": int,
+            **{f"headline_{name}": int for name in HEADLINE_FIELDS},
+            "has_totals": int,
+            **{f"totals_{name}": int for name in FIGURE_FIELDS},
+            "has_table": int,
+            "row_count": int,
+            "warnings": str,
+            "parser_version": str,
+        },
+        pk="id",
+        not_null=[
+            "page_id",
+            "fingerprint",
+            "first_seen",
+            "last_seen",
+            "snapshot",
+            "has_totals",
+            "has_table",
+            "row_count",
+            "warnings",
+        ],
+        foreign_keys=[("page_id", "pages", "id")],
+        strict=strict,
+    )
+    db["revisions"].create_index(["page_id", "first_seen"])
+    db["fetches"].create(
+        {
+            "id": int,
+            "page_id": int,
+            "fetched_at": str,
+            "outcome": str,
+            "status": int,
+            "bytes": int,
+            "elapsed_ms": int,
+            "attempts": int,
+            "etag": str,
+            "last_modified": str,
+            "final_url": str,
+            "error": str,
+            "revision_id": int,
+        },
+        pk="id",
+        not_null=["page_id", "fetched_at", "outcome"],
+        foreign_keys=[("page_id", "pages", "id"), ("revision_id", "revisions", "id")],
+        strict=strict,
+    )
+    db["fetches"].create_index(["page_id"])
+    # figures is hand-written: sqlite-utils cannot say WITHOUT ROWID, and keying the rows by
+    # (revision_id, position) without a separate rowid b-tree takes 356 rows from ~18.8 KB to
+    # ~13.8 KB per revision, which is what keeps a revision under the 30 KB budget.
+    db.execute(
+        f"""CREATE TABLE figures (
+   revision_id INTEGER NOT NULL REFERENCES revisions(id),
+   position INTEGER NOT NULL,
+   municipality TEXT,
+   municipality_number TEXT,
+   county TEXT,
+   requested INTEGER,
+   minors INTEGER,
+   minors_15_18 INTEGER,
+   minors_under_15 INTEGER,
+   PRIMARY KEY (revision_id, position)
+) WITHOUT ROWID{", STRICT" if strict else ""}"""
+    )
+    # A section's text rarely changes between revisions: each distinct text is kept once in
+    # `texts` (by its SHA-256), saving ~5.8 KB per revision; the `sections` view reads as one table.
+    db["texts"].create(
+        {"id": int, "sha256": str, "text": str},
+        pk="id",
+        not_null=["sha256", "text"],
+        strict=strict,
+    )
+    db["texts"].create_index(["sha256"], unique=True)
+    db["section_rows"].create(
+        {"revision_id": int, "position": int, "heading": str, "text_id": int},
+        pk=("revision_id", "position"),
+        not_null=["revision_id", "position"],
+        foreign_keys=[("revision_id", "revisions", "id"), ("text_id", "texts", "id")],
+        strict=strict,
+    )
+    db.create_view(
+        "sections",
+        "SELECT s.revision_id, s.position, s.heading, t.text "
+        "FROM section_rows s LEFT JOIN texts t ON t.id = s.text_id",
+    )
+    db["changes"].create(
+        {
+            "revision_id": int,
+            "previous_revision_id": int,
+            "position": int,
+            "kind": str,
+            "municipality": str,
+            "municipality_number": str,
+            "county": str,
+            "section": str,
+            "field": str,
+            "old": str,
+            "new": str,
+            "delta": int,
+        },
+        pk=("revision_id", "position"),
+        not_null=["revision_id", "position", "kind"],
+        foreign_keys=[
+            ("revision_id", "revisions", "id"),
+            ("previous_revision_id", "revisions", "id"),
+        ],
+        strict=strict,
+    )
+    db["robots"].create(
+        {"origin": str, "fetched_at": str, "status": int, "text": str},
+        pk="origin",
+        not_null=["fetched_at"],
+        strict=strict,
+    )
+
+
+# Applied in order on open; PRAGMA user_version counts the ones applied. Append, never edit.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- opening, locking, errors ----------------------------------------------------------------
+
+
+def open_store(db_path: Path, snapshots_dir: Path) -> Store:
+    """Open (creating folders and the database if needed) and migrate the store."""
+    db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        snapshots_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(_os_message(exc, db_path)) from exc
+    if db_path.is_dir():
+        raise StoreError(f"{db_path}: is a folder, not a database file")
+    try:
+        conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db_path}: cannot open the database: {exc}") from exc
+    try:
+        _prepare(conn, db_path)
+    except BaseException:
+        conn.close()
+        raise
+    return Store(conn, db_path=db_path, snapshots_dir=snapshots_dir)
+
+
+def _prepare(conn: sqlite3.Connection, db_path: Path) -> None:
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if application_id != APPLICATION_ID:
+            tables = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
+            ]
+            if application_id != 0 or version != 0 or tables:
+                what = f"it holds other tables: {', '.join(tables[:5])}" if tables else "unknown"
+                raise StoreError(f"{db_path}: not an imdi-watch database ({what})")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{db_path}: schema version {version} is newer than this imdi-watch knows "
+                f"({SCHEMA_VERSION}); upgrade imdi-watch"
+            )
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if version < SCHEMA_VERSION:
+            _migrate(conn, db_path)
+        conn.create_function("fold", 1, _fold_or_none, deterministic=True)
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"{db_path}: not an imdi-watch database ({exc})") from exc
+        raise StoreError(f"{db_path}: {exc}") from exc
+
+
+def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    from sqlite_utils import Database
+
+    db = Database(conn, execute_plugins=False, recursive_triggers=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("%s: applying migration %d (%s)", db_path, number, migration.__name__)
+            migration(db)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _fold_or_none(text: str | None) -> str | None:
+    return fold(text) if text is not None else None
+
+
+@contextlib.contextmanager
+def lock_store(db_path: Path, *, wait_s: float) -> Iterator[None]:
+    """Hold an exclusive flock on `<db_path>.lock`, waiting up to `wait_s`, else LockBusy.
+
+    The kernel releases the lock when the holder dies, so a crashed check never leaves it stale.
+    """
+    lock_path = Path(db_path).with_name(Path(db_path).name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(_os_message(exc, lock_path)) from exc
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LockBusy(
+                        f"another imdi-watch check holds the lock on {lock_path} "
+                        f"(waited {wait_s:g} s)"
+                    ) from None
+                time.sleep(min(_LOCK_POLL_S, remaining))
+            except OSError as exc:
+                raise StoreError(_os_message(exc, lock_path)) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _os_message(exc: OSError, fallback: Path) -> str:
+    where = exc.filename if exc.filename is not None else fallback
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _check_timestamp(value: str, name: str) -> None:
+    if not _TIMESTAMP.match(value):
+        raise ValueError(f"{name} must be ISO-8601 UTC like 2021-11-12T08:30:00Z, got {value!r}")
+
+
+def _time_key(value: str) -> str:
+    """A sort key on which '…:05Z' comes before '…:05.123Z'."""
+    seconds, _, fraction = value.rstrip("Z").partition(".")
+    return f"{seconds}.{fraction.ljust(6, '0')}"
+
+
+def _blank_to_none(text: str | None) -> str | None:
+    return text if text else None
+
+
+def _encode_value(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _decode_value(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _encode_warnings(warnings: Sequence[PageWarning]) -> str:
+    return json.dumps(
+        [{"code": w.code, "message": w.message, "details": w.details} for w in warnings],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _decode_warnings(text: str) -> tuple[PageWarning, ...]:
+    return tuple(PageWarning(w["code"], w["message"], w["details"]) for w in json.loads(text))
+
+
+def build_snapshot_meta(
+    fetch: FetchResult, *, fetched_at: str, page: str | None = None
+) -> dict[str, Any]:
+    """The `<sha>.json` beside a snapshot, from the fetch that brought the body."""
+    return {
+        "url": fetch.url,
+        "final_url": fetch.final_url,
+        "status": fetch.status,
+        "headers": dict(fetch.headers),
+        "fetched_at": fetched_at,
+        "elapsed_ms": fetch.elapsed_ms,
+        "attempts": fetch.attempts,
+        "page": page,
+    }
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, os.replace, fsync the folder: all or nothing."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# --- the store -------------------------------------------------------------------------------
+
+_REVISION_COLUMNS = (
+    "id, page_id, fingerprint, first_seen, last_seen, snapshot, title, language, updated, year, "
+    + ", ".join(f"headline_{name}" for name in HEADLINE_FIELDS)
+    + ", has_totals, "
+    + ", ".join(f"totals_{name}" for name in FIGURE_FIELDS)
+    + ", has_table, row_count, warnings, parser_version"
+)
+_FETCH_COLUMNS = (
+    "id, page_id, fetched_at, outcome, status, bytes, elapsed_ms, attempts, etag, last_modified, "
+    "final_url, error, revision_id"
+)
+_FIGURE_COLUMNS = (
+    "municipality, county, municipality_number, requested, minors, minors_15_18, minors_under_15"
+)
+_CHANGE_COLUMNS = "kind, field, old, new, delta, municipality, municipality_number, county, section"
+
+
+def _revision_from_row(row: Sequence[Any]) -> RevisionRecord:
+    (rid, page_id, fingerprint, first_seen, last_seen, snapshot, title, language, updated, year,
+     h1, h2, h3, h4, has_totals, t1, t2, t3, t4, has_table, row_count, warnings,
+     parser_version) = row  # fmt: skip
+    return RevisionRecord(
+        id=rid,
+        page_id=page_id,
+        fingerprint=fingerprint,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        snapshot=snapshot,
+        title=title,
+        language=language,
+        updated=updated,
+        year=year,
+        headline=Headline(h1, h2, h3, h4),
+        totals=Totals(t1, t2, t3, t4) if has_totals else None,
+        row_count=row_count,
+        warnings=_decode_warnings(warnings),
+        parser_version=parser_version,
+        has_table=bool(has_table),
+    )
+
+
+def _fetch_from_row(row: Sequence[Any]) -> FetchRecord:
+    values = list(row)
+    values[3] = Outcome(values[3])
+    return FetchRecord(*values)
+
+
+def _change_from_row(row: Sequence[Any]) -> Change:
+    kind, field, old, new, delta, municipality, number, county, section = row
+    return Change(
+        kind=ChangeKind(kind),
+        field=field,
+        old=_decode_value(old),
+        new=_decode_value(new),
+        delta=delta,
+        municipality=municipality,
+        municipality_number=number,
+        county=county,
+        section=section,
+    )
+
+
+class Store:
+    """An open store. Use `open_store()`; close it, or use it as a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, *, db_path: Path, snapshots_dir: Path):
+        self._conn = conn
+        self.db_path = db_path
+        self.snapshots_dir = snapshots_dir
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._errors():
+            self._conn.close()
+
+    def lock(self, wait_s: float) -> contextlib.AbstractContextManager[None]:
+        """The store's check lock (see `lock_store`)."""
+        return lock_store(self.db_path, wait_s=wait_s)
+
+    # --- plumbing
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):
+                raise StoreError(f"{self.db_path}: not an imdi-watch database ({exc})") from exc
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"{self.db_path}: {exc} (another process is writing; try again)"
+                ) from exc
+            raise StoreError(f"{self.db_path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.db_path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(_os_message(exc, self.snapshots_dir)) from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One SQLite transaction; reads too, so that several SELECTs see one state."""
+        with self._errors():
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._errors():
+            return self._conn.execute(sql, params).fetchall()
+
+    # --- pages
+
+    def ensure_page(self, name: str, url: str) -> PageRecord:
+        """The page with this URL, created if new; a changed name (in config) is updated."""
+        with self._transaction(write=True) as conn:
+            row = conn.execute("SELECT id, name FROM pages WHERE url = ?", (url,)).fetchone()
+            if row is None:
+                cursor = conn.execute("INSERT INTO pages (name, url) VALUES (?, ?)", (name, url))
+                return PageRecord(id=_lastrowid(cursor), name=name, url=url)
+            if row[1] != name:
+                conn.execute("UPDATE pages SET name = ? WHERE id = ?", (name, row[0]))
+            return PageRecord(id=row[0], name=name, url=url)
+
+    def pages(self) -> list[PageRecord]:
+        return [PageRecord(*row) for row in self._query("SELECT id, name, url FROM pages")]
+
+    # --- snapshots
+
+    def snapshot_path(self, sha: str) -> Path:
+        return self.snapshots_dir / f"{_check_sha(sha)}{SNAPSHOT_SUFFIX}"
+
+    def write_snapshot(self, body: bytes, meta: Mapping[str, Any]) -> str:
+        """Store a body (once per SHA-256) and its fetch metadata; returns the SHA-256 hex.
+
+        `meta` needs at least `url` and `fetched_at` (see `build_snapshot_meta`). Writing a body
+        again keeps the first metadata and adds `meta["fetched_at"]` to `new_revision_at`.
+        """
+        for key in ("url", "fetched_at"):
+            if key not in meta:
+                raise ValueError(f"snapshot metadata needs {key!r}")
+        _check_timestamp(meta["fetched_at"], "meta['fetched_at']")
+        sha = hashlib.sha256(body).hexdigest()
+        path = self.snapshot_path(sha)
+        meta_path = path.with_name(sha + META_SUFFIX)
+        with self._errors():
+            if not self._snapshot_intact(path, sha):
+                _write_atomic(path, gzip.compress(body, compresslevel=9, mtime=0))
+            record: dict[str, Any]
+            try:
+                record = json.loads(meta_path.read_bytes())
+            except (FileNotFoundError, ValueError):
+                record = {**meta, "new_revision_at": []}
+            times = set(record.get("new_revision_at") or ()) | {meta["fetched_at"]}
+            record["new_revision_at"] = sorted(times, key=_time_key)
+            data = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            _write_atomic(meta_path, data.encode("utf-8"))
+        return sha
+
+    def _snapshot_intact(self, path: Path, sha: str) -> bool:
+        try:
+            return hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == sha
+        except (OSError, EOFError, zlib.error):
+            return False
+
+    def read_snapshot(self, sha: str) -> bytes:
+        """The raw body; checks it against its SHA-256."""
+        path = self.snapshot_path(sha)
+        try:
+            body = gzip.decompress(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise StoreError(f"{path}: no such snapshot") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise StoreError(f"{path}: cannot read snapshot: {exc}") from exc
+        if hashlib.sha256(body).hexdigest() != sha:
+            raise StoreError(f"{path}: snapshot is corrupt (its content has another SHA-256)")
+        return body
+
+    def snapshot_meta(self, sha: str) -> dict[str, Any]:
+        path = self.snapshots_dir / f"{_check_sha(sha)}{META_SUFFIX}"
+        try:
+            data: dict[str, Any] = json.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise StoreError(f"{path}: no such snapshot metadata") from exc
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: cannot read snapshot metadata: {exc}") from exc
+        return data
+
+    # --- checks
+
+    def record_check(
+        self,
+        page_id: int,
+        *,
+        fetched_at: str,
+        outcome: Outcome,
+        fetch: FetchResult | None,
+        error: str | None = None,
+        page: Page | None = None,
+        snapshot: str | None = None,
+        changes: Sequence[Change] = (),
+        parser_version: str | None = None,
+    ) -> CheckRecord:
+        """Write one check in one transaction (the caller decides the outcome).
+
+        NEW_REVISION needs `page` and `snapshot` (already written): inserts the revision, its
+        figures, sections and `changes`. UNCHANGED moves the latest revision's `last_seen`.
+        NOT_MODIFIED only adds the fetch row (linked to the latest revision). ERROR stores `error`.
+        """
+        outcome = Outcome(outcome)
+        _check_timestamp(fetched_at, "fetched_at")
+        if outcome is not Outcome.ERROR and fetch is None:
+            raise ValueError(f"a {outcome} check needs the fetch result")
+        values = _fetch_values(fetch)
+        if outcome is Outcome.NEW_REVISION:
+            if page is None or snapshot is None:
+                raise ValueError("a new revision needs the parsed page and its snapshot")
+            snapshot_path = self.snapshot_path(snapshot)
+            if not snapshot_path.is_file():
+                raise StoreError(
+                    f"{snapshot_path}: snapshot missing; write_snapshot() comes before a new revision"
+                )
+        with self._transaction(write=True) as conn:
+            latest = conn.execute(
+                "SELECT id, fingerprint FROM revisions WHERE page_id = ? ORDER BY id DESC LIMIT 1",
+                (page_id,),
+            ).fetchone()
+            latest_id = latest[0] if latest else None
+            if outcome is Outcome.NEW_REVISION:
+                assert page is not None and snapshot is not None
+                if latest is not None and latest[1] == page.fingerprint:
+                    raise ValueError(
+                        f"revision {latest_id} already has fingerprint {page.fingerprint[:12]}; "
+                        "an equal fingerprint is an unchanged check"
+                    )
+                revision_id = _insert_revision(
+                    conn, page_id, page, snapshot=snapshot, fetched_at=fetched_at,
+                    parser_version=parser_version,
+                )  # fmt: skip
+                _insert_changes(conn, revision_id, latest_id, changes)
+                fetch_id = _insert_fetch(
+                    conn, page_id, fetched_at, outcome, values, error, revision_id
+                )
+                return CheckRecord(fetch_id, outcome, revision_id, latest_id)
+            if outcome is Outcome.UNCHANGED:
+                if latest is None:
+                    raise ValueError(f"page {page_id} has no revision to be unchanged from")
+                if page is not None and page.fingerprint != latest[1]:
+                    raise ValueError("an unchanged check's page must have the latest fingerprint")
+                conn.execute(
+                    "UPDATE revisions SET last_seen = ? WHERE id = ? AND last_seen < ?",
+                    (fetched_at, latest_id, fetched_at),
+                )
+            revision_id = None if outcome is Outcome.ERROR else latest_id
+            fetch_id = _insert_fetch(conn, page_id, fetched_at, outcome, values, error, revision_id)
+            return CheckRecord(fetch_id, outcome, revision_id, None)
+
+    def last_validators(self, page_id: int) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) for a conditional GET: from the last good 200, updated by the
+        304s after it (a 304 may omit a validator; the 200's still holds). Error checks don't count:
+        their body was never accepted, so a 304 against it would hide it for good.
+        """
+        etag: str | None = None
+        last_modified: str | None = None
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT status, etag, last_modified FROM fetches WHERE page_id = ? "
+                "AND outcome != 'error' AND status IN (200, 304) ORDER BY id DESC",
+                (page_id,),
+            )
+            for status, row_etag, row_last_modified in rows:
+                etag = etag or row_etag
+                last_modified = last_modified or row_last_modified
+                if status == 200 or (etag and last_modified):
+                    break
+        return etag, last_modified
+
+    def consecutive_failures(self, page_id: int) -> int:
+        """Error checks since the last check that was not an error."""
+        ((count,),) = self._query(
+            "SELECT count(*) FROM fetches WHERE page_id = ? AND outcome = 'error' AND id > "
+            "coalesce((SELECT max(id) FROM fetches WHERE page_id = ? AND outcome != 'error'), 0)",
+            (page_id, page_id),
+        )
+        return int(count)
+
+    def fetches(self, limit: int = 50, page_id: int | None = None) -> list[FetchRecord]:
+        """The latest checks, newest first."""
+        rows = self._query(
+            f"SELECT {_FETCH_COLUMNS} FROM fetches WHERE ?1 IS NULL OR page_id = ?1 "
+            "ORDER BY id DESC LIMIT ?2",
+            (page_id, limit),
+        )
+        return [_fetch_from_row(row) for row in rows]
+
+    # --- revisions
+
+    def latest_revision(self, page_id: int) -> RevisionRecord | None:
+        rows = self._query(
+            f"SELECT {_REVISION_COLUMNS} FROM revisions WHERE page_id = ? ORDER BY id DESC LIMIT 1",
+            (page_id,),
+        )
+        return _revision_from_row(rows[0]) if rows else None
+
+    def revision(self, revision_id: int) -> RevisionRecord:
+        rows = self._query(
+            f"SELECT {_REVISION_COLUMNS} FROM revisions WHERE id = ?", (revision_id,)
+        )
+        if not rows:
+            raise InputError(f"{self.db_path}: no revision {revision_id}")
+        return _revision_from_row(rows[0])
+
+    def revisions(self, page_id: int | None = None) -> list[RevisionRecord]:
+        """Every revision, newest first."""
+        rows = self._query(
+            f"SELECT {_REVISION_COLUMNS} FROM revisions WHERE ?1 IS NULL OR page_id = ?1 "
+            "ORDER BY id DESC",
+            (page_id,),
+        )
+        return [_revision_from_row(row) for row in rows]
+
+    def revision_at(self, page_id: int, day: str) -> RevisionRecord | None:
+        """The revision current at the end of `day` (an ISO date, UTC), None before the first."""
+        try:
+            next_day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        except ValueError as exc:
+            raise InputError(f"not a date: {day!r} (expected YYYY-MM-DD)") from exc
+        rows = self._query(
+            f"SELECT {_REVISION_COLUMNS} FROM revisions WHERE page_id = ? AND first_seen < ? "
+            "ORDER BY first_seen DESC, id DESC LIMIT 1",
+            (page_id, next_day),
+        )
+        return _revision_from_row(rows[0]) if rows else None
+
+    def load_page(self, revision_id: int) -> Page:
+        """The page as parsed, rebuilt from the rows of one revision."""
+        with self._transaction(write=False) as conn:
+            record = self.revision(revision_id)
+            rows = _select_rows(conn, revision_id)
+            sections = tuple(
+                Section(heading, tuple(text.split("\n")) if text is not None else ())
+                for heading, text in conn.execute(
+                    "SELECT heading, text FROM sections WHERE revision_id = ? ORDER BY position",
+                    (revision_id,),
+                )
+            )
+        if len(rows) != record.row_count:
+            raise StoreError(
+                f"{self.db_path}: revision {revision_id} has {len(rows)} figure rows, "
+                f"expected {record.row_count}"
+            )
+        return Page(
+            title=record.title,
+            language=record.language,
+            updated=record.updated,
+            year=record.year,
+            headline=record.headline,
+            sections=sections,
+            rows=tuple(rows),
+            totals=record.totals,
+            warnings=record.warnings,
+            fingerprint=record.fingerprint,
+            has_table=record.has_table,
+        )
+
+    def figures(self, revision_id: int, county: str | None = None) -> list[Row]:
+        """A revision's table rows in page order; `county` matches case- and accent-blind."""
+        self.revision(revision_id)
+        if county is None:
+            with self._errors():
+                return _select_rows(self._conn, revision_id)
+        rows = self._query(
+            f"SELECT {_FIGURE_COLUMNS} FROM figures WHERE revision_id = ? AND fold(county) = ? "
+            "ORDER BY position",
+            (revision_id, fold(county)),
+        )
+        return [Row(*row) for row in rows]
+
+    def history(self, query: str, page_id: int | None = None) -> list[tuple[RevisionRecord, Row]]:
+        """One municipality in every revision, newest first, by number ("0301") or name.
+
+        Names match case- and accent-blind ("alesund" finds Ålesund); when no name matches
+        exactly, "bo" finds the "Bø (…)" names that only differ by their county in brackets.
+        """
+        text = query.strip()
+        if not text:
+            return []
+        select = (
+            "SELECT f.revision_id, f.municipality, f.county, f.municipality_number, f.requested, "
+            "f.minors, f.minors_15_18, f.minors_under_15 "
+            "FROM figures f JOIN revisions r ON r.id = f.revision_id "
+            "WHERE (?1 IS NULL OR r.page_id = ?1) AND "
+        )
+        order = " ORDER BY f.revision_id DESC, f.position"
+        with self._transaction(write=False) as conn:
+            if text.isdigit():
+                matches = conn.execute(
+                    select + "f.municipality_number = ?2" + order, (page_id, text.zfill(4))
+                ).fetchall()
+            else:
+                matches = conn.execute(
+                    select + "fold(f.municipality) = ?2" + order, (page_id, fold(text))
+                ).fetchall()
+                if not matches:
+                    matches = conn.execute(
+                        select + "fold(f.municipality) LIKE ?2 ESCAPE '\\'" + order,
+                        (page_id, _like_escape(fold(text)) + " (%"),
+                    ).fetchall()
+            ids = sorted({row[0] for row in matches})
+            revisions = {
+                row[0]: _revision_from_row(row)
+                for row in conn.execute(
+                    f"SELECT {_REVISION_COLUMNS} FROM revisions "
+                    f"WHERE id IN ({', '.join('?' * len(ids))})",
+                    ids,
+                )
+            }
+        return [(revisions[row[0]], Row(*row[1:])) for row in matches]
+
+    def changes(self, revision_id: int) -> list[Change]:
+        """The changes that made this revision, as the diff listed them."""
+        self.revision(revision_id)
+        rows = self._query(
+            f"SELECT {_CHANGE_COLUMNS} FROM changes WHERE revision_id = ? ORDER BY position",
+            (revision_id,),
+        )
+        return [_change_from_row(row) for row in rows]
+
+    # --- reparsing
+
+    def replace_revision_content(
+        self,
+        revision_id: int,
+        page: Page,
+        *,
+        parser_version: str | None,
+        changes: Sequence[Change] | None = None,
+    ) -> None:
+        """Put a re-parse of a revision's snapshot in place of its parsed content.
+
+        Its id, times and snapshot stay (they are history); `changes`, when given, replace its
+        changes. Revisions are never merged or split, even if two now parse alike.
+        """
+        self.revision(revision_id)
+        with self._transaction(write=True) as conn:
+            _replace_content(conn, revision_id, page, parser_version, changes)
+
+    def reparse(
+        self,
+        parse: ParseFn,
+        *,
+        parser_version: str | None,
+        diff: DiffFn | None = None,
+        page_id: int | None = None,
+    ) -> list[int]:
+        """Re-read every revision's snapshot with `parse`, all in one transaction.
+
+        With `diff`, each revision's changes are recomputed against the one before it.
+        Returns the ids of the revisions whose fingerprint changed.
+        """
+        revisions = sorted(self.revisions(page_id), key=lambda r: r.id)
+        parsed = [(record, parse(self.read_snapshot(record.snapshot))) for record in revisions]
+        changed: list[int] = []
+        previous: dict[int, tuple[int, Page]] = {}
+        with self._transaction(write=True) as conn:
+            for record, page in parsed:
+                changes: Sequence[Change] | None = None
+                before = previous.get(record.page_id)
+                if diff is not None:
+                    changes = diff(before[1], page) if before else ()
+                _replace_content(
+                    conn, record.id, page, parser_version, changes,
+                    previous_revision_id=before[0] if before else None,
+                )  # fmt: skip
+                previous[record.page_id] = (record.id, page)
+                if page.fingerprint != record.fingerprint:
+                    changed.append(record.id)
+        return changed
+
+    # --- robots.txt cache
+
+    def load_robots(self, origin: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT origin, fetched_at, status, text FROM robots WHERE origin = ?", (origin,)
+        )
+        if not rows:
+            return None
+        origin, fetched_at, status, text = rows[0]
+        return {"origin": origin, "fetched_at": fetched_at, "status": status, "text": text}
+
+    def save_robots(
+        self, origin: str, fetched_at: str, status: int | None, text: str | None
+    ) -> None:
+        _check_timestamp(fetched_at, "fetched_at")
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO robots (origin, fetched_at, status, text) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (origin) DO UPDATE SET fetched_at = excluded.fetched_at, "
+                "status = excluded.status, text = excluded.text",
+                (origin, fetched_at, status, text),
+            )
+
+    # --- internal, for rebuild
+
+    def _record_revision_from_meta(
+        self,
+        page_id: int,
+        *,
+        fetched_at: str,
+        meta: Mapping[str, Any],
+        body_size: int,
+        page: Page,
+        snapshot: str,
+        changes: Sequence[Change],
+        parser_version: str | None,
+    ) -> CheckRecord:
+        headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
+        values = _FetchValues(
+            status=meta.get("status"),
+            bytes=body_size,
+            elapsed_ms=meta.get("elapsed_ms"),
+            attempts=meta.get("attempts"),
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            final_url=meta.get("final_url"),
+        )
+        with self._transaction(write=True) as conn:
+            latest = conn.execute(
+                "SELECT max(id) FROM revisions WHERE page_id = ?", (page_id,)
+            ).fetchone()[0]
+            revision_id = _insert_revision(
+                conn, page_id, page, snapshot=snapshot, fetched_at=fetched_at,
+                parser_version=parser_version,
+            )  # fmt: skip
+            _insert_changes(conn, revision_id, latest, changes)
+            fetch_id = _insert_fetch(
+                conn, page_id, fetched_at, Outcome.NEW_REVISION, values, None, revision_id
+            )
+        return CheckRecord(fetch_id, Outcome.NEW_REVISION, revision_id, latest)
+
+
+# --- writes inside a transaction -------------------------------------------------------------
+
+
+def _lastrowid(cursor: sqlite3.Cursor) -> int:
+    rowid = cursor.lastrowid
+    assert rowid is not None
+    return rowid
+
+
+def _check_sha(sha: str) -> str:
+    if not _SHA256.match(sha):
+        raise InputError(f"not a snapshot id (64 hex digits): {sha!r}")
+    return sha
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _fetch_values(fetch: FetchResult | None) -> _FetchValues:
+    if fetch is None:
+        return _FetchValues(None, None, None, None, None, None, None)
+    return _FetchValues(
+        status=fetch.status,
+        bytes=len(fetch.body) if fetch.body is not None else None,
+        elapsed_ms=fetch.elapsed_ms,
+        attempts=fetch.attempts,
+        etag=fetch.etag,
+        last_modified=fetch.last_modified,
+        final_url=fetch.final_url,
+    )
+
+
+def _insert_fetch(
+    conn: sqlite3.Connection,
+    page_id: int,
+    fetched_at: str,
+    outcome: Outcome,
+    values: _FetchValues,
+    error: str | None,
+    revision_id: int | None,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO fetches (page_id, fetched_at, outcome, status, bytes, elapsed_ms, attempts, "
+        "etag, last_modified, final_url, error, revision_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            page_id, fetched_at, str(outcome), values.status, values.bytes, values.elapsed_ms,
+            values.attempts, values.etag, values.last_modified, values.final_url, error,
+            revision_id,
+        ),
+    )  # fmt: skip
+    return _lastrowid(cursor)
+
+
+def _content_values(page: Page, parser_version: str | None) -> dict[str, Any]:
+    totals = page.totals or Totals()
+    return {
+        "fingerprint": page.fingerprint,
+        "title": _blank_to_none(page.title),
+        "language": _blank_to_none(page.language),
+        "updated": _blank_to_none(page.updated),
+        "year": page.year,
+        **{f"headline_{name}": getattr(page.headline, name) for name in HEADLINE_FIELDS},
+        "has_totals": int(page.totals is not None),
+        **{f"totals_{name}": getattr(totals, name) for name in FIGURE_FIELDS},
+        "has_table": int(page.has_table),
+        "row_count": len(page.rows),
+        "warnings": _encode_warnings(page.warnings),
+        "parser_version": parser_version,
+    }
+
+
+def _insert_revision(
+    conn: sqlite3.Connection,
+    page_id: int,
+    page: Page,
+    *,
+    snapshot: str,
+    fetched_at: str,
+    parser_version: str | None,
+) -> int:
+    values = {
+        "page_id": page_id,
+        "first_seen": fetched_at,
+        "last_seen": fetched_at,
+        "snapshot": snapshot,
+        **_content_values(page, parser_version),
+    }
+    cursor = conn.execute(
+        f"INSERT INTO revisions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        list(values.values()),
+    )
+    revision_id = _lastrowid(cursor)
+    _insert_rows_and_sections(conn, revision_id, page)
+    return revision_id
+
+
+def _insert_rows_and_sections(conn: sqlite3.Connection, revision_id: int, page: Page) -> None:
+    for section in page.sections:
+        # Paragraphs are joined by "\n"; that reads back only if none is empty or holds one.
+        if any(not p or "\n" in p for p in section.paragraphs):
+            raise StoreError(
+                f"section {section.heading!r}: a paragraph is empty or holds a line break, "
+                "which the sections table cannot keep apart (a parser bug)"
+            )
+    conn.executemany(
+        "INSERT INTO figures (revision_id, position, municipality, municipality_number, county, "
+        "requested, minors, minors_15_18, minors_under_15) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (revision_id, position, _blank_to_none(r.municipality),
+             _blank_to_none(r.municipality_number), _blank_to_none(r.county), r.requested,
+             r.minors, r.minors_15_18, r.minors_under_15)
+            for position, r in enumerate(page.rows)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO section_rows (revision_id, position, heading, text_id) VALUES (?, ?, ?, ?)",
+        [
+            (revision_id, position, s.heading, _text_id(conn, "\n".join(s.paragraphs)))
+            for position, s in enumerate(page.sections)
+        ],
+    )
+
+
+def _text_id(conn: sqlite3.Connection, text: str) -> int | None:
+    """The id of this section text in `texts`, added if new; None for a heading alone."""
+    if not text:
+        return None
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    row = conn.execute("SELECT id FROM texts WHERE sha256 = ?", (digest,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    return _lastrowid(
+        conn.execute("INSERT INTO texts (sha256, text) VALUES (?, ?)", (digest, text))
+    )
+
+
+def _insert_changes(
+    conn: sqlite3.Connection,
+    revision_id: int,
+    previous_revision_id: int | None,
+    changes: Sequence[Change],
+) -> None:
+    conn.executemany(
+        "INSERT INTO changes (revision_id, previous_revision_id, position, kind, municipality, "
+        "municipality_number, county, section, field, old, new, delta) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (revision_id, previous_revision_id, position, str(c.kind), c.municipality,
+             c.municipality_number, c.county, c.section, c.field, _encode_value(c.old),
+             _encode_value(c.new), c.delta)
+            for position, c in enumerate(changes)
+        ],
+    )  # fmt: skip
+
+
+def _replace_content(
+    conn: sqlite3.Connection,
+    revision_id: int,
+    page: Page,
+    parser_version: str | None,
+    changes: Sequence[Change] | None,
+    *,
+    previous_revision_id: int | None = None,
+) -> None:
+    values = _content_values(page, parser_version)
+    conn.execute(
+        f"UPDATE revisions SET {', '.join(f'{name} = ?' for name in values)} WHERE id = ?",
+        [*values.values(), revision_id],
+    )
+    conn.execute("DELETE FROM figures WHERE revision_id = ?", (revision_id,))
+    conn.execute("DELETE FROM section_rows WHERE revision_id = ?", (revision_id,))
+    _insert_rows_and_sections(conn, revision_id, page)
+    conn.execute(
+        "DELETE FROM texts WHERE id NOT IN "
+        "(SELECT text_id FROM section_rows WHERE text_id IS NOT NULL)"
+    )
+    if changes is not None:
+        if previous_revision_id is None:
+            row = conn.execute(
+                "SELECT previous_revision_id FROM changes WHERE revision_id = ? LIMIT 1",
+                (revision_id,),
+            ).fetchone()
+            previous_revision_id = row[0] if row else None
+        conn.execute("DELETE FROM changes WHERE revision_id = ?", (revision_id,))
+        _insert_changes(conn, revision_id, previous_revision_id, changes)
+
+
+def _select_rows(conn: sqlite3.Connection, revision_id: int) -> list[Row]:
+    return [
+        Row(*row)
+        for row in conn.execute(
+            f"SELECT {_FIGURE_COLUMNS} FROM figures WHERE revision_id = ? ORDER BY position",
+            (revision_id,),
+        )
+    ]
+
+
+# --- rebuilding ------------------------------------------------------------------------------
+
+
+def rebuild_from_snapshots(
+    db_path: Path,
+    snapshots_dir: Path,
+    parse: ParseFn,
+    *,
+    parser_version: str | None = None,
+    diff: DiffFn | None = None,
+) -> RebuildSummary:
+    """Create a fresh database at `db_path` from snapshots/ alone.
+
+    Every time a body made a new revision (`new_revision_at` in its .json) is replayed in time
+    order, with the live rule: a revision whenever the fingerprint differs from the page's latest.
+    What snapshots cannot tell is lost: unchanged, not-modified and error checks, and `last_seen`
+    (it equals `first_seen`). The database is built beside `db_path` and renamed into place at
+    the end, so an interrupted rebuild leaves nothing at `db_path`.
+    """
+    db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
+    if db_path.exists():
+        raise StoreError(
+            f"{db_path}: already exists; a rebuild writes a new database, move it away"
+        )
+    if not snapshots_dir.is_dir():
+        raise StoreError(f"{snapshots_dir}: no such snapshots folder")
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    skipped: list[str] = []
+    for meta_path in sorted(snapshots_dir.glob(f"*{META_SUFFIX}")):
+        sha = meta_path.name.removesuffix(META_SUFFIX)
+        if not _SHA256.match(sha):
+            continue
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{meta_path}: cannot read snapshot metadata: {exc}") from exc
+        for fetched_at in meta.get("new_revision_at") or [meta["fetched_at"]]:
+            events.append((fetched_at, sha, meta))
+    events.sort(key=lambda event: (_time_key(event[0]), event[1]))
+
+    building = db_path.with_name(db_path.name + ".rebuilding")
+    for leftover in (building, *(Path(f"{building}{s}") for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+    revisions = 0
+    read: set[str] = set()
+    with open_store(building, snapshots_dir) as store:
+        latest: dict[int, Page] = {}
+        for fetched_at, sha, meta in events:
+            try:
+                body = store.read_snapshot(sha)
+                page = parse(body)
+            except Exception as exc:  # one unreadable snapshot must not stop the rebuild
+                log.warning("snapshot %s skipped: %s", sha, exc)
+                skipped.append(sha)
+                continue
+            read.add(sha)
+            target = store.ensure_page(meta.get("page") or meta["url"], meta["url"])
+            before = latest.get(target.id)
+            if before is not None and before.fingerprint == page.fingerprint:
+                continue
+            store._record_revision_from_meta(
+                target.id,
+                fetched_at=fetched_at,
+                meta=meta,
+                body_size=len(body),
+                page=page,
+                snapshot=sha,
+                changes=diff(before, page) if diff is not None and before is not None else (),
+                parser_version=parser_version,
+            )
+            latest[target.id] = page
+            revisions += 1
+        with store._errors():
+            store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        os.replace(building, db_path)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{building}{suffix}").unlink(missing_ok=True)
+    except OSError as exc:
+        raise StoreError(_os_message(exc, db_path)) from exc
+    return RebuildSummary(snapshots=len(read), revisions=revisions, skipped=tuple(sorted(skipped)))
