@@ -6,6 +6,7 @@ Heavy modules are imported inside the commands that use them, so `imdi-watch che
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,8 +54,9 @@ class _State:
     help="Config file (default: $IMDI_WATCH_CONFIG, else ./config.toml, else built-in defaults).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool) -> None:
     """Watch IMDi's "Oppmoding om busetting" page, keep every revision, report what changed.
 
     \b
@@ -64,6 +66,35 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
       imdi-watch diff               what changed in the latest revision
     """
     ctx.obj = _State(config_path, debug)
+    _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+
+
+def _setup_logging(level: int, *, json_lines: bool = False) -> None:
+    """Diagnostics to stderr, one line each; results go to stdout."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("imdi-watch: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    logging.getLogger("httpcore").setLevel(max(level, logging.WARNING))
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def json_option(func: F) -> F:

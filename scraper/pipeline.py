@@ -92,7 +92,7 @@ def check_page(
             target.url, client=client, settings=settings, etag=etag, last_modified=last_modified
         )
     except FetchError as exc:
-        log.warning("%s: %s", target.name, exc)
+        log.info("%s: %s", target.name, exc)  # the caller reports it; here only for -v logs
         stored = store.record_check(
             record.id, fetched_at=fetched_at, outcome=Outcome.ERROR, fetch=None, error=str(exc)
         )
@@ -159,7 +159,7 @@ def ingest_body(
         page = parse_page(result.body, encoding=result.encoding)
     except ParseError as exc:
         message = f"{result.final_url}: {exc}"
-        log.warning("%s: %s", target.name, message)
+        log.info("%s: %s", target.name, message)
         stored = store.record_check(
             page_id, fetched_at=fetched_at, outcome=Outcome.ERROR, fetch=result, error=message
         )
@@ -175,20 +175,14 @@ def ingest_body(
             target, Outcome.UNCHANGED, fetched_at, stored.fetch_id, revision_id=latest.id, **base
         )
     from scraper.diff import diff_pages, is_broken
+    from scraper.parse import PARSER_VERSION
+    from scraper.store import build_snapshot_meta
 
     previous = store.load_page(latest.id) if latest is not None else None
     changes: Sequence[Change] = diff_pages(previous, page) if previous is not None else ()
     broken = is_broken(previous, page) if previous is not None else None
     snapshot = store.write_snapshot(
-        result.body,
-        {
-            "url": result.url,
-            "final_url": result.final_url,
-            "status": result.status,
-            "headers": result.headers,
-            "fetched_at": fetched_at,
-            "page": target.name,
-        },
+        result.body, build_snapshot_meta(result, fetched_at=fetched_at, page=target.name)
     )
     stored = store.record_check(
         page_id,
@@ -198,6 +192,7 @@ def ingest_body(
         page=page,
         snapshot=snapshot,
         changes=changes,
+        parser_version=PARSER_VERSION,
     )
     log.info("%s: new revision %s (%d changes)", target.name, stored.revision_id, len(changes))
     return CheckResult(
@@ -220,3 +215,13 @@ def capture_result(body: bytes, *, url: str, headers: dict[str, str] | None = No
     return FetchResult(
         url=url, final_url=url, status=200, body=body, headers=headers or {}, elapsed_ms=0
     )
+
+
+def reparse_store(store: Store) -> dict[str, int]:
+    """Re-read every snapshot with the current parser; rebuild figures, text and changes."""
+    from scraper.diff import diff_pages
+    from scraper.parse import PARSER_VERSION, parse_page
+
+    revisions = store.revisions()
+    changed = store.reparse(parse_page, parser_version=PARSER_VERSION, diff=diff_pages)
+    return {"revisions": len(revisions), "changed": len(changed)}

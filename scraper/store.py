@@ -165,11 +165,11 @@ class _FetchValues:
 def _migration_1_initial(db: Database) -> None:
     """The first schema. Every table declared with types; STRICT where SQLite supports it."""
     strict = db.supports_strict
-    db["pages"].create(
+    db.table("pages").create(
         {"id": int, "name": str, "url": str}, pk="id", not_null=["name", "url"], strict=strict
     )
-    db["pages"].create_index(["url"], unique=True)
-    db["revisions"].create(
+    db.table("pages").create_index(["url"], unique=True)
+    db.table("revisions").create(
         {
             "id": int,
             "page_id": int,
@@ -204,8 +204,8 @@ def _migration_1_initial(db: Database) -> None:
         foreign_keys=[("page_id", "pages", "id")],
         strict=strict,
     )
-    db["revisions"].create_index(["page_id", "first_seen"])
-    db["fetches"].create(
+    db.table("revisions").create_index(["page_id", "first_seen"])
+    db.table("fetches").create(
         {
             "id": int,
             "page_id": int,
@@ -226,7 +226,7 @@ def _migration_1_initial(db: Database) -> None:
         foreign_keys=[("page_id", "pages", "id"), ("revision_id", "revisions", "id")],
         strict=strict,
     )
-    db["fetches"].create_index(["page_id"])
+    db.table("fetches").create_index(["page_id"])
     # figures is hand-written: sqlite-utils cannot say WITHOUT ROWID, and keying the rows by
     # (revision_id, position) without a separate rowid b-tree takes 356 rows from ~18.8 KB to
     # ~13.8 KB per revision, which is what keeps a revision under the 30 KB budget.
@@ -246,14 +246,14 @@ def _migration_1_initial(db: Database) -> None:
     )
     # A section's text rarely changes between revisions: each distinct text is kept once in
     # `texts` (by its SHA-256), saving ~5.8 KB per revision; the `sections` view reads as one table.
-    db["texts"].create(
+    db.table("texts").create(
         {"id": int, "sha256": str, "text": str},
         pk="id",
         not_null=["sha256", "text"],
         strict=strict,
     )
-    db["texts"].create_index(["sha256"], unique=True)
-    db["section_rows"].create(
+    db.table("texts").create_index(["sha256"], unique=True)
+    db.table("section_rows").create(
         {"revision_id": int, "position": int, "heading": str, "text_id": int},
         pk=("revision_id", "position"),
         not_null=["revision_id", "position"],
@@ -265,7 +265,7 @@ def _migration_1_initial(db: Database) -> None:
         "SELECT s.revision_id, s.position, s.heading, t.text "
         "FROM section_rows s LEFT JOIN texts t ON t.id = s.text_id",
     )
-    db["changes"].create(
+    db.table("changes").create(
         {
             "revision_id": int,
             "previous_revision_id": int,
@@ -288,7 +288,7 @@ def _migration_1_initial(db: Database) -> None:
         ],
         strict=strict,
     )
-    db["robots"].create(
+    db.table("robots").create(
         {"origin": str, "fetched_at": str, "status": int, "text": str},
         pk="origin",
         not_null=["fetched_at"],
@@ -329,18 +329,25 @@ def open_store(db_path: Path, snapshots_dir: Path) -> Store:
 def _prepare(conn: sqlite3.Connection, db_path: Path) -> None:
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if application_id != APPLICATION_ID:
+        conn.execute("BEGIN")  # one read transaction: a concurrent migration is all or nothing
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = [
                 name
                 for (name,) in conn.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
                 )
             ]
-            if application_id != 0 or version != 0 or tables:
-                what = f"it holds other tables: {', '.join(tables[:5])}" if tables else "unknown"
-                raise StoreError(f"{db_path}: not an imdi-watch database ({what})")
+        finally:
+            conn.execute("COMMIT")
+        if application_id != APPLICATION_ID and (application_id != 0 or version != 0 or tables):
+            what = (
+                f"it holds other tables: {', '.join(tables[:5])}"
+                if tables
+                else f"its application id is {application_id:#x}"
+            )
+            raise StoreError(f"{db_path}: not an imdi-watch database ({what})")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{db_path}: schema version {version} is newer than this imdi-watch knows "
@@ -607,11 +614,11 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._errors():
@@ -654,10 +661,13 @@ class Store:
         with self._errors():
             if not self._snapshot_intact(path, sha):
                 _write_atomic(path, gzip.compress(body, compresslevel=9, mtime=0))
-            record: dict[str, Any]
-            try:
-                record = json.loads(meta_path.read_bytes())
-            except (FileNotFoundError, ValueError):
+            record: Any = None
+            with contextlib.suppress(FileNotFoundError):
+                try:
+                    record = json.loads(meta_path.read_bytes())
+                except ValueError:
+                    log.warning("%s: unreadable snapshot metadata, written anew", meta_path)
+            if not isinstance(record, dict):
                 record = {**meta, "new_revision_at": []}
             times = set(record.get("new_revision_at") or ()) | {meta["fetched_at"]}
             record["new_revision_at"] = sorted(times, key=_time_key)
@@ -719,7 +729,6 @@ class Store:
         _check_timestamp(fetched_at, "fetched_at")
         if outcome is not Outcome.ERROR and fetch is None:
             raise ValueError(f"a {outcome} check needs the fetch result")
-        values = _fetch_values(fetch)
         if outcome is Outcome.NEW_REVISION:
             if page is None or snapshot is None:
                 raise ValueError("a new revision needs the parsed page and its snapshot")
@@ -728,6 +737,25 @@ class Store:
                 raise StoreError(
                     f"{snapshot_path}: snapshot missing; write_snapshot() comes before a new revision"
                 )
+        return self._write_check(
+            page_id, fetched_at=fetched_at, outcome=outcome, values=_fetch_values(fetch),
+            error=error, page=page, snapshot=snapshot, changes=changes,
+            parser_version=parser_version,
+        )  # fmt: skip
+
+    def _write_check(
+        self,
+        page_id: int,
+        *,
+        fetched_at: str,
+        outcome: Outcome,
+        values: _FetchValues,
+        error: str | None,
+        page: Page | None,
+        snapshot: str | None,
+        changes: Sequence[Change],
+        parser_version: str | None,
+    ) -> CheckRecord:
         with self._transaction(write=True) as conn:
             latest = conn.execute(
                 "SELECT id, fingerprint FROM revisions WHERE page_id = ? ORDER BY id DESC LIMIT 1",
@@ -759,9 +787,9 @@ class Store:
                     "UPDATE revisions SET last_seen = ? WHERE id = ? AND last_seen < ?",
                     (fetched_at, latest_id, fetched_at),
                 )
-            revision_id = None if outcome is Outcome.ERROR else latest_id
-            fetch_id = _insert_fetch(conn, page_id, fetched_at, outcome, values, error, revision_id)
-            return CheckRecord(fetch_id, outcome, revision_id, None)
+            seen_id = None if outcome is Outcome.ERROR else latest_id
+            fetch_id = _insert_fetch(conn, page_id, fetched_at, outcome, values, error, seen_id)
+            return CheckRecord(fetch_id, outcome, seen_id, None)
 
     def last_validators(self, page_id: int) -> tuple[str | None, str | None]:
         """(ETag, Last-Modified) for a conditional GET: from the last good 200, updated by the
@@ -969,18 +997,15 @@ class Store:
         revisions = sorted(self.revisions(page_id), key=lambda r: r.id)
         parsed = [(record, parse(self.read_snapshot(record.snapshot))) for record in revisions]
         changed: list[int] = []
-        previous: dict[int, tuple[int, Page]] = {}
+        previous: dict[int, Page] = {}
         with self._transaction(write=True) as conn:
             for record, page in parsed:
                 changes: Sequence[Change] | None = None
                 before = previous.get(record.page_id)
                 if diff is not None:
-                    changes = diff(before[1], page) if before else ()
-                _replace_content(
-                    conn, record.id, page, parser_version, changes,
-                    previous_revision_id=before[0] if before else None,
-                )  # fmt: skip
-                previous[record.page_id] = (record.id, page)
+                    changes = diff(before, page) if before else ()
+                _replace_content(conn, record.id, page, parser_version, changes)
+                previous[record.page_id] = page
                 if page.fingerprint != record.fingerprint:
                     changed.append(record.id)
         return changed
@@ -1007,44 +1032,6 @@ class Store:
                 "status = excluded.status, text = excluded.text",
                 (origin, fetched_at, status, text),
             )
-
-    # --- internal, for rebuild
-
-    def _record_revision_from_meta(
-        self,
-        page_id: int,
-        *,
-        fetched_at: str,
-        meta: Mapping[str, Any],
-        body_size: int,
-        page: Page,
-        snapshot: str,
-        changes: Sequence[Change],
-        parser_version: str | None,
-    ) -> CheckRecord:
-        headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
-        values = _FetchValues(
-            status=meta.get("status"),
-            bytes=body_size,
-            elapsed_ms=meta.get("elapsed_ms"),
-            attempts=meta.get("attempts"),
-            etag=headers.get("etag"),
-            last_modified=headers.get("last-modified"),
-            final_url=meta.get("final_url"),
-        )
-        with self._transaction(write=True) as conn:
-            latest = conn.execute(
-                "SELECT max(id) FROM revisions WHERE page_id = ?", (page_id,)
-            ).fetchone()[0]
-            revision_id = _insert_revision(
-                conn, page_id, page, snapshot=snapshot, fetched_at=fetched_at,
-                parser_version=parser_version,
-            )  # fmt: skip
-            _insert_changes(conn, revision_id, latest, changes)
-            fetch_id = _insert_fetch(
-                conn, page_id, fetched_at, Outcome.NEW_REVISION, values, None, revision_id
-            )
-        return CheckRecord(fetch_id, Outcome.NEW_REVISION, revision_id, latest)
 
 
 # --- writes inside a transaction -------------------------------------------------------------
@@ -1077,6 +1064,19 @@ def _fetch_values(fetch: FetchResult | None) -> _FetchValues:
         etag=fetch.etag,
         last_modified=fetch.last_modified,
         final_url=fetch.final_url,
+    )
+
+
+def _meta_fetch_values(meta: Mapping[str, Any], *, body_size: int) -> _FetchValues:
+    headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
+    return _FetchValues(
+        status=meta.get("status"),
+        bytes=body_size,
+        elapsed_ms=meta.get("elapsed_ms"),
+        attempts=meta.get("attempts"),
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        final_url=meta.get("final_url"),
     )
 
 
@@ -1210,8 +1210,6 @@ def _replace_content(
     page: Page,
     parser_version: str | None,
     changes: Sequence[Change] | None,
-    *,
-    previous_revision_id: int | None = None,
 ) -> None:
     values = _content_values(page, parser_version)
     conn.execute(
@@ -1226,12 +1224,11 @@ def _replace_content(
         "(SELECT text_id FROM section_rows WHERE text_id IS NOT NULL)"
     )
     if changes is not None:
-        if previous_revision_id is None:
-            row = conn.execute(
-                "SELECT previous_revision_id FROM changes WHERE revision_id = ? LIMIT 1",
-                (revision_id,),
-            ).fetchone()
-            previous_revision_id = row[0] if row else None
+        (previous_revision_id,) = conn.execute(
+            "SELECT max(id) FROM revisions WHERE id < ?1 "
+            "AND page_id = (SELECT page_id FROM revisions WHERE id = ?1)",
+            (revision_id,),
+        ).fetchone()
         conn.execute("DELETE FROM changes WHERE revision_id = ?", (revision_id,))
         _insert_changes(conn, revision_id, previous_revision_id, changes)
 
@@ -1262,8 +1259,10 @@ def rebuild_from_snapshots(
     Every time a body made a new revision (`new_revision_at` in its .json) is replayed in time
     order, with the live rule: a revision whenever the fingerprint differs from the page's latest.
     What snapshots cannot tell is lost: unchanged, not-modified and error checks, and `last_seen`
-    (it equals `first_seen`). The database is built beside `db_path` and renamed into place at
-    the end, so an interrupted rebuild leaves nothing at `db_path`.
+    (it equals `first_seen`). A body whose check died between its snapshot and its transaction
+    was fetched all the same, and is replayed. Unreadable snapshots are skipped and listed.
+    The database is built beside `db_path` and renamed into place at the end, so an interrupted
+    rebuild leaves nothing at `db_path`.
     """
     db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
     if db_path.exists():
@@ -1273,44 +1272,54 @@ def rebuild_from_snapshots(
     if not snapshots_dir.is_dir():
         raise StoreError(f"{snapshots_dir}: no such snapshots folder")
     events: list[tuple[str, str, dict[str, Any]]] = []
-    skipped: list[str] = []
+    skipped: set[str] = set()
     for meta_path in sorted(snapshots_dir.glob(f"*{META_SUFFIX}")):
         sha = meta_path.name.removesuffix(META_SUFFIX)
         if not _SHA256.match(sha):
             continue
         try:
             meta = json.loads(meta_path.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{meta_path}: cannot read snapshot metadata: {exc}") from exc
-        for fetched_at in meta.get("new_revision_at") or [meta["fetched_at"]]:
-            events.append((fetched_at, sha, meta))
+            times = meta.get("new_revision_at") or [meta["fetched_at"]]
+            url = meta["url"]
+            for fetched_at in times:
+                _check_timestamp(fetched_at, "fetched_at")
+                events.append((fetched_at, sha, meta))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("%s: skipped, unreadable snapshot metadata: %s", meta_path, exc)
+            skipped.add(sha)
+        else:
+            log.debug("%s: %d new revision(s) of %s", sha, len(times), url)
     events.sort(key=lambda event: (_time_key(event[0]), event[1]))
 
     building = db_path.with_name(db_path.name + ".rebuilding")
     for leftover in (building, *(Path(f"{building}{s}") for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     revisions = 0
-    read: set[str] = set()
+    parsed: dict[str, tuple[int, Page]] = {}  # sha → (body size, page): A → B → A parses A once
     with open_store(building, snapshots_dir) as store:
         latest: dict[int, Page] = {}
         for fetched_at, sha, meta in events:
-            try:
-                body = store.read_snapshot(sha)
-                page = parse(body)
-            except Exception as exc:  # one unreadable snapshot must not stop the rebuild
-                log.warning("snapshot %s skipped: %s", sha, exc)
-                skipped.append(sha)
+            if sha in skipped:
                 continue
-            read.add(sha)
+            if sha not in parsed:
+                try:
+                    body = store.read_snapshot(sha)
+                    parsed[sha] = (len(body), parse(body))
+                except Exception as exc:  # one unreadable snapshot must not stop the rebuild
+                    log.warning("snapshot %s skipped: %s", sha, exc)
+                    skipped.add(sha)
+                    continue
+            body_size, page = parsed[sha]
             target = store.ensure_page(meta.get("page") or meta["url"], meta["url"])
             before = latest.get(target.id)
             if before is not None and before.fingerprint == page.fingerprint:
                 continue
-            store._record_revision_from_meta(
+            store._write_check(
                 target.id,
                 fetched_at=fetched_at,
-                meta=meta,
-                body_size=len(body),
+                outcome=Outcome.NEW_REVISION,
+                values=_meta_fetch_values(meta, body_size=body_size),
+                error=None,
                 page=page,
                 snapshot=sha,
                 changes=diff(before, page) if diff is not None and before is not None else (),
@@ -1326,4 +1335,6 @@ def rebuild_from_snapshots(
             Path(f"{building}{suffix}").unlink(missing_ok=True)
     except OSError as exc:
         raise StoreError(_os_message(exc, db_path)) from exc
-    return RebuildSummary(snapshots=len(read), revisions=revisions, skipped=tuple(sorted(skipped)))
+    return RebuildSummary(
+        snapshots=len(parsed), revisions=revisions, skipped=tuple(sorted(skipped))
+    )
