@@ -296,8 +296,73 @@ def _migration_1_initial(db: Database) -> None:
     )
 
 
+# Views for browsing (Datasette, or any SQLite tool): named like the canned queries they serve.
+VIEWS: dict[str, str] = {
+    "current_figures": """
+SELECT p.name AS page, r.id AS revision_id, r.updated, r.first_seen, f.position,
+       f.municipality, f.municipality_number, f.county,
+       f.requested, f.minors, f.minors_15_18, f.minors_under_15
+FROM figures f
+JOIN revisions r ON r.id = f.revision_id
+JOIN pages p ON p.id = r.page_id
+WHERE r.id = (SELECT max(r2.id) FROM revisions r2 WHERE r2.page_id = r.page_id)""",
+    "municipality_history": """
+SELECT p.name AS page, r.id AS revision_id, r.first_seen, r.last_seen, r.updated, r.year,
+       f.municipality, f.municipality_number, f.county,
+       f.requested, f.minors, f.minors_15_18, f.minors_under_15
+FROM figures f
+JOIN revisions r ON r.id = f.revision_id
+JOIN pages p ON p.id = r.page_id""",
+    "recent_changes": """
+SELECT p.name AS page, c.revision_id, r.first_seen AS seen, r.updated,
+       c.previous_revision_id, prev.updated AS previous_updated, c.position, c.kind,
+       c.county, c.municipality, c.municipality_number, c.section, c.field,
+       c.old, c.new, c.delta
+FROM changes c
+JOIN revisions r ON r.id = c.revision_id
+JOIN pages p ON p.id = r.page_id
+LEFT JOIN revisions prev ON prev.id = c.previous_revision_id""",
+    "revision_summary": """
+SELECT p.name AS page, r.id AS revision_id, r.first_seen, r.last_seen, r.updated, r.year,
+       r.title, r.language, r.row_count, r.totals_requested, r.totals_minors,
+       r.headline_municipalities, r.headline_refugees,
+       (SELECT count(*) FROM changes c WHERE c.revision_id = r.id) AS changes,
+       r.warnings, r.snapshot, r.fingerprint
+FROM revisions r JOIN pages p ON p.id = r.page_id""",
+}
+
+
+def _migration_2_notifications_and_views(db: Database) -> None:
+    """Notifications sent (or not) and the browsing views."""
+    db.table("notifications").create(
+        {
+            "id": int,
+            "page_id": int,
+            "revision_id": int,
+            "sent_at": str,
+            "kind": str,
+            "target": str,
+            "outcome": str,
+            "attempts": int,
+            "error": str,
+        },
+        pk="id",
+        not_null=["sent_at", "kind", "target", "outcome"],
+        foreign_keys=[("page_id", "pages", "id"), ("revision_id", "revisions", "id")],
+        strict=db.supports_strict,
+    )
+    db.table("notifications").create_index(["sent_at"])
+    db.table("changes").create_index(["municipality_number"])
+    db.table("figures").create_index(["municipality_number"])
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql.strip())
+
+
 # Applied in order on open; PRAGMA user_version counts the ones applied. Append, never edit.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1_initial,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _migration_1_initial,
+    _migration_2_notifications_and_views,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -810,6 +875,36 @@ class Store:
                 if status == 200 or (etag and last_modified):
                     break
         return etag, last_modified
+
+    def record_notification(
+        self,
+        *,
+        sent_at: str,
+        kind: str,
+        target: str,
+        outcome: str,
+        attempts: int,
+        error: str | None = None,
+        page_id: int | None = None,
+        revision_id: int | None = None,
+    ) -> int:
+        """Keep one notification attempt; `target` must already have its secrets redacted."""
+        with self._transaction(write=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO notifications (page_id, revision_id, sent_at, kind, target, outcome,"
+                " attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (page_id, revision_id, sent_at, kind, target, outcome, attempts, error),
+            )
+            return _lastrowid(cursor)
+
+    def notifications(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest notification attempts, newest first."""
+        columns = ("id", "page_id", "revision_id", "sent_at", "kind", "target", "outcome",
+                   "attempts", "error")  # fmt: skip
+        rows = self._query(
+            f"SELECT {', '.join(columns)} FROM notifications ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def consecutive_failures(self, page_id: int) -> int:
         """Error checks since the last check that was not an error."""

@@ -207,8 +207,12 @@ def test_store_schema_declares_every_column_type(store: Store, db_path: Path) ->
     objects = query(db_path, "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
     assert {name for kind, name in objects if kind == "table"} == {
         "pages", "fetches", "revisions", "figures", "texts", "section_rows", "changes", "robots",
+        "notifications",
     }  # fmt: skip
-    assert {name for kind, name in objects if kind == "view"} == {"sections"}
+    assert {name for kind, name in objects if kind == "view"} == {
+        "sections", "current_figures", "municipality_history", "recent_changes",
+        "revision_summary",
+    }  # fmt: skip
     for (table,) in query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'"):
         for _, column, declared, *_ in query(db_path, f"PRAGMA table_info({table})"):
             assert declared in ("INTEGER", "TEXT"), (table, column)
