@@ -101,6 +101,12 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
 
 
+def _record(record: Any) -> dict[str, Any]:
+    from scraper.report import record_to_dict
+
+    return record_to_dict(record)
+
+
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -274,8 +280,8 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     if as_json:
         _emit_json(
             {
-                "fetches": [f.to_dict() for f in fetches],
-                "revisions": [r.to_dict() for r in revisions],
+                "fetches": [_record(f) for f in fetches],
+                "revisions": [_record(r) for r in revisions],
             }
         )
         return
@@ -284,26 +290,44 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     click.echo(render_log(fetches, revisions, color=_color()), nl=False)
 
 
-def _resolve_revision(store: Store, ref: str | None) -> RevisionRecord:
+def _page_id(state: _State, store: Store) -> int:
+    """The page read commands look at: the config's first page (or the store's only one)."""
+    pages = store.pages()
+    wanted = state.config.pages[0].url
+    for page in pages:
+        if page.url == wanted:
+            return page.id
+    if len(pages) == 1:
+        return pages[0].id
+    raise InputError(f"{store.db_path}: no page {wanted} stored yet; run `imdi-watch check` first")
+
+
+def _resolve_revision(state: _State, store: Store, ref: str | None) -> RevisionRecord:
     """A revision id, a date (the revision current that day), or None for the latest."""
     from scraper.norsk import parse_date
 
     if ref is None:
         revisions = store.revisions()
         if not revisions:
-            raise InputError(f"{store.path}: no revisions stored yet; run `imdi-watch check` first")
+            raise InputError(
+                f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
+            )
         return revisions[0]
     if ref.isdigit():
         found = store.revision(int(ref))
         if found is None:
-            raise InputError(f"no revision {ref} in {store.path} (see `imdi-watch log`)")
+            raise InputError(f"no revision {ref} in {store.db_path} (see `imdi-watch log`)")
         return found
     day = parse_date(ref)
     if day is None:
         raise InputError(f"{ref!r} is neither a revision id nor a date like 2021-11-12")
-    found = store.revision_at(None, day)
+    found = store.revision_at(_page_id(state, store), day)
+    if found is None:  # before monitoring began: the revision IMDi dated that day or earlier
+        found = next(
+            (r for r in store.revisions() if r.updated is not None and r.updated <= day), None
+        )
     if found is None:
-        raise InputError(f"no revision was current on {day} in {store.path}")
+        raise InputError(f"no revision was current on {day} in {store.db_path}")
     return found
 
 
@@ -329,7 +353,7 @@ def show(
     """
     fmt = "json" if as_json else "csv" if as_csv else fmt
     with _open_store(state) as store:
-        record = _resolve_revision(store, revision)
+        record = _resolve_revision(state, store, revision)
         rows = store.figures(record.id, county=county)
     if county and not rows:
         raise InputError(f"no rows for county {county!r} in revision {record.id}")
@@ -356,7 +380,7 @@ def history(state: _State, municipality: str, as_json: bool) -> None:
     if not found:
         raise InputError(f"no municipality matches {municipality!r} in any stored revision")
     if as_json:
-        _emit_json([{"revision": rev.to_dict(), "row": row.to_dict()} for rev, row in found])
+        _emit_json([{"revision": _record(rev), "row": row.to_dict()} for rev, row in found])
         return
     from scraper.report import render_history
 
@@ -509,7 +533,7 @@ def _diff_sides(
             revisions = store.revisions()
             if len(revisions) < 2:
                 raise InputError(
-                    f"{store.path}: {len(revisions)} revision(s) stored; a diff needs two "
+                    f"{store.db_path}: {len(revisions)} revision(s) stored; a diff needs two "
                     "(or name two HTML files)"
                 )
             refs = [str(revisions[1].id), str(revisions[0].id)]
@@ -519,7 +543,7 @@ def _diff_sides(
             if ref is not None and _looks_like_file(ref):
                 sides.append(_page_from_file(ref))
             else:
-                record = _resolve_revision(store, ref)
+                record = _resolve_revision(state, store, ref)
                 sides.append((store.load_page(record.id), f"revision {record.id}"))
     return sides[0], sides[1]
 
@@ -574,4 +598,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: still one line, the traceback only with --debug
+        if debug:
+            raise
+        click.echo(
+            f"imdi-watch: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(int(ExitCode.FAILURE))
     sys.exit(0)

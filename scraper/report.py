@@ -674,7 +674,7 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
     if format == "json":
         return (
             json.dumps(
-                {"revision": _record(revision), "rows": [row.to_dict() for row in rows]},
+                {"revision": record_to_dict(revision), "rows": [row.to_dict() for row in rows]},
                 ensure_ascii=False,
                 indent=2,
             )
@@ -802,7 +802,7 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
     return _render(lines, color=color)
 
 
-def _record(record: Any) -> dict[str, Any]:
+def record_to_dict(record: Any) -> dict[str, Any]:
     """A store record as JSON-ready data (nested dataclasses as dicts, enums as strings)."""
     from dataclasses import asdict
 
