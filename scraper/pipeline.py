@@ -21,7 +21,7 @@ from scraper.models import Change, FetchResult, Outcome, Page
 if TYPE_CHECKING:
     import httpx
 
-    from scraper.store import Store
+    from scraper.store import RevisionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,8 @@ def ingest_body(
     from scraper.parse import PARSER_VERSION
     from scraper.store import build_snapshot_meta
 
-    previous = store.load_page(latest.id) if latest is not None else None
+    baseline = _baseline(store, page_id, latest, page)
+    previous = store.load_page(baseline.id) if baseline is not None else None
     changes: Sequence[Change] = diff_pages(previous, page) if previous is not None else ()
     broken = is_broken(previous, page) if previous is not None else None
     snapshot = store.write_snapshot(
@@ -193,6 +194,7 @@ def ingest_body(
         snapshot=snapshot,
         changes=changes,
         parser_version=PARSER_VERSION,
+        compared_with=baseline.id if baseline is not None else None,
     )
     log.info("%s: new revision %s (%d changes)", target.name, stored.revision_id, len(changes))
     return CheckResult(
@@ -201,13 +203,24 @@ def ingest_body(
         fetched_at,
         stored.fetch_id,
         revision_id=stored.revision_id,
-        previous_revision_id=latest.id if latest else None,
+        previous_revision_id=stored.previous_revision_id,
         page=page,
         previous_page=previous,
         changes=tuple(changes),
         broken=broken,
         **base,
     )
+
+
+def _baseline(
+    store: Store, page_id: int, latest: RevisionRecord | None, page: Page
+) -> RevisionRecord | None:
+    """What a new revision is compared with: the latest, unless the latest lost the table that
+    this one has again — then the last revision with a table, so a page that comes back after
+    a broken spell is not reported as 356 municipalities added."""
+    if latest is None or latest.has_table or not page.has_table:
+        return latest
+    return next((r for r in store.revisions(page_id) if r.has_table), latest)
 
 
 def capture_result(body: bytes, *, url: str, headers: dict[str, str] | None = None) -> FetchResult:

@@ -783,8 +783,12 @@ class Store:
         snapshot: str | None = None,
         changes: Sequence[Change] = (),
         parser_version: str | None = None,
+        compared_with: int | None = None,
     ) -> CheckRecord:
         """Write one check in one transaction (the caller decides the outcome).
+
+        `compared_with` names the revision the `changes` were computed against, when that is not
+        the latest (after a broken revision the next is compared with the last good one).
 
         NEW_REVISION needs `page` and `snapshot` (already written): inserts the revision, its
         figures, sections and `changes`. UNCHANGED moves the latest revision's `last_seen`.
@@ -805,7 +809,7 @@ class Store:
         return self._write_check(
             page_id, fetched_at=fetched_at, outcome=outcome, values=_fetch_values(fetch),
             error=error, page=page, snapshot=snapshot, changes=changes,
-            parser_version=parser_version,
+            parser_version=parser_version, compared_with=compared_with,
         )  # fmt: skip
 
     def _write_check(
@@ -820,6 +824,7 @@ class Store:
         snapshot: str | None,
         changes: Sequence[Change],
         parser_version: str | None,
+        compared_with: int | None = None,
     ) -> CheckRecord:
         with self._transaction(write=True) as conn:
             latest = conn.execute(
@@ -838,11 +843,11 @@ class Store:
                     conn, page_id, page, snapshot=snapshot, fetched_at=fetched_at,
                     parser_version=parser_version,
                 )  # fmt: skip
-                _insert_changes(conn, revision_id, latest_id, changes)
+                _insert_changes(conn, revision_id, compared_with or latest_id, changes)
                 fetch_id = _insert_fetch(
                     conn, page_id, fetched_at, outcome, values, error, revision_id
                 )
-                return CheckRecord(fetch_id, outcome, revision_id, latest_id)
+                return CheckRecord(fetch_id, outcome, revision_id, compared_with or latest_id)
             if outcome is Outcome.UNCHANGED:
                 if latest is None:
                     raise ValueError(f"page {page_id} has no revision to be unchanged from")
