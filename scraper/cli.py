@@ -466,6 +466,9 @@ def reparse(state: _State, as_json: bool) -> None:
 
     This is how a parser fix reaches the history: figures, text, warnings and changes of every
     revision are rebuilt from the raw captures in snapshots/.
+    \b
+    Example:
+      imdi-watch reparse
     """
     from scraper.pipeline import reparse_store
 

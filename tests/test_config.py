@@ -109,3 +109,12 @@ def test_config_invalid_key_is_one_line_naming_file_and_key(
 def test_config_missing_file_named_explicitly(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_config_every_key_is_documented_in_the_readme() -> None:
+    from scraper.config import PAGE_KEYS, SETTINGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    keys = [f"[[pages]].{key}" for key in PAGE_KEYS]
+    keys += [f"[{section}].{key}" for section, settings in SETTINGS.items() for key in settings]
+    assert [key for key in keys if f"`{key}`" not in readme] == []
