@@ -19,5 +19,7 @@ bootstrap_venv() {
         echo "imdi-watch: installing the project into $venv failed (see pip's message above)" >&2
         exit 2
     fi
+    # Compiled once here: with PYTHONDONTWRITEBYTECODE set, every run would compile the package.
+    "$venv/bin/python" -m compileall -q "$root/scraper" >/dev/null 2>&1 || true
     echo "$want" > "$stamp"
 }
