@@ -54,7 +54,7 @@ def test_architecture_imports_point_down_the_layers() -> None:
         for imported in scraper_imports(path):
             if imported == "__version__" or imported == path.stem:
                 continue
-            if LAYERS.get(imported, 99) >= layer and not (path.stem == "__init__"):
+            if LAYERS.get(imported, 99) >= layer and path.stem != "__init__":
                 wrong.append(f"{path.stem} (layer {layer}) imports {imported}")
     assert wrong == []
 
