@@ -59,6 +59,7 @@ class _State:
 def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool) -> None:
     """Watch IMDi's "Oppmoding om busetting" page, keep every revision, report what changed.
 
+
     \b
     Quick start:
       imdi-watch demo               see it work on a recorded history, offline
@@ -120,6 +121,7 @@ def _emit_json(data: Any) -> None:
 @click.pass_obj
 def parse(state: _State, source: str, as_json: bool) -> None:
     """Read one page (a saved HTML file or a URL) and show what imdi-watch understands of it.
+
 
     \b
     Examples:
@@ -190,14 +192,17 @@ def _now() -> datetime:
 def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     """Check every page in the config once and store what was found.
 
+
     \b
     Outcomes: new-revision, unchanged (same content), not-modified (HTTP 304), error.
     A new revision prints the report of what changed (unless --quiet).
+
     \b
     Examples:
       imdi-watch check
       imdi-watch check --quiet --exit-code || notify-send "IMDi changed"
       */30 * * * *  cd /srv/imdi-watch && ./imdi-watch check --quiet
+
     Exit codes: 0 ok, 1 new revision (with --exit-code), 2 bad config, 3 fetch/parse/store
     failure, 4 another check holds the lock.
     """
@@ -214,6 +219,8 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
             check_page(target, client=client, store=store, settings=config.fetch, now=_now())
             for target in config.pages
         ]
+        messages = _plan_notifications(config, store, results)
+    _send_notifications(state, messages)  # after the lock is released: sending may be slow
     if as_json:
         _emit_json([r.to_dict() for r in results])
     elif not quiet:
@@ -240,7 +247,8 @@ def _print_check(result: CheckResult) -> None:
         facts.append(f"{result.elapsed_ms} ms")
     if result.revision_id is not None:
         facts.append(f"revision {result.revision_id}")
-    click.echo(f"{result.target.name}: {result.outcome} ({', '.join(facts)})")
+    details = f" ({', '.join(facts)})" if facts else ""  # an error before any response has none
+    click.echo(f"{result.target.name}: {result.outcome}{details}")
     if result.outcome == "new-revision" and result.page is not None:
         from scraper.report import render_changes
 
@@ -269,6 +277,7 @@ def _print_check(result: CheckResult) -> None:
 @click.pass_obj
 def log(state: _State, limit: int, as_json: bool) -> None:
     """List fetches and revisions, newest first.
+
 
     \b
     Example:
@@ -345,6 +354,7 @@ def show(
 
     REVISION is a revision id or a date (the revision current on that day).
     A blank cell stays blank; 0 is 0.
+
     \b
     Examples:
       imdi-watch show
@@ -370,6 +380,7 @@ def history(state: _State, municipality: str, as_json: bool) -> None:
     """One municipality's figures across all revisions, by name or number.
 
     Case and accents do not matter: "alesund" finds Ålesund.
+
     \b
     Examples:
       imdi-watch history Bergen
@@ -399,6 +410,7 @@ def ingest(
     state: _State, files: tuple[str, ...], fetched_at: str | None, url: str | None, as_json: bool
 ) -> None:
     """Import saved captures of the page as if they had been fetched then.
+
 
     \b
     Examples:
@@ -466,6 +478,7 @@ def reparse(state: _State, as_json: bool) -> None:
 
     This is how a parser fix reaches the history: figures, text, warnings and changes of every
     revision are rebuilt from the raw captures in snapshots/.
+
     \b
     Example:
       imdi-watch reparse
@@ -498,6 +511,7 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
     A and B are revision ids, dates ("2021-11-12" = the revision current that day) or HTML files
     (files need no store). Default: the latest revision against the one before it; with only A,
     A against the latest.
+
     \b
     Examples:
       imdi-watch diff
@@ -569,6 +583,500 @@ def _page_from_file(name: str) -> tuple[Page, str]:
         return parse_page(body), path.name
     except ParseError as exc:
         raise InputError(f"{name}: {exc}") from exc
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--keep", metavar="DIR", help="Keep the demo's store in DIR (default: a new temp folder)."
+)
+@json_option
+def demo(keep: str | None, as_json: bool) -> None:
+    """See imdi-watch at work on a recorded history of the page: offline, no config needed.
+
+    A server on 127.0.0.1 plays back the page as it was at six checks (before the figures were
+    published, 12 November 2021, a noise-only re-render, a 304, an outage, revised figures on
+    19 November); each is a real check into a new store, kept afterwards for you to browse.
+
+
+    \b
+    Examples:
+      imdi-watch demo
+      imdi-watch demo --keep demo && imdi-watch --config demo/config.toml history Bergen
+    """
+    from scraper.demo import open_demo, render_check, render_intro, render_outro
+
+    checks = []
+    with open_demo(keep) as session:
+        if not as_json:
+            click.echo(render_intro(session), nl=False)
+        for check in session.run():
+            checks.append(check)
+            if not as_json:
+                click.echo(render_check(check, color=_color()), nl=False)
+    if as_json:
+        _emit_json(
+            {
+                "directory": str(session.directory),
+                "config": str(session.config_path),
+                "store": str(session.db_path),
+                "checks": [{"step": c.step.note, **c.result.to_dict()} for c in checks],
+            }
+        )
+    else:
+        click.echo(render_outro(session, checks), nl=False)
+
+
+# --- browse and export -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8001, show_default=True, type=int, help="Port to listen on (0: any free)."
+)
+@click.option(
+    "--store", "store_path", metavar="PATH", help="The database to serve (default: the config's)."
+)
+@click.pass_obj
+def serve(state: _State, host: str, port: int, store_path: str | None) -> None:
+    """Browse every revision in Datasette, read-only, until Ctrl-C.
+
+    Tables, facets, canned queries (current_figures, municipality_history, recent_changes,
+    revisions) and an Atom feed of changes at /changes.atom.
+
+
+    \b
+    Examples:
+      imdi-watch serve                 then open http://127.0.0.1:8001/
+      imdi-watch serve --port 8080 --store /tmp/x/imdi-watch.db
+    """
+    from scraper.serve import bind_socket, make_datasette, run_server, served_url
+
+    db_path = Path(store_path) if store_path else state.config.store.path
+    datasette = make_datasette(db_path)
+    sock = bind_socket(host, port)
+    click.echo(f"imdi-watch: serving {db_path} at {served_url(sock)} (Ctrl-C to stop)", err=True)
+    run_server(datasette, sock)
+
+
+@cli.command()
+@click.option("-n", "--limit", default=50, show_default=True, help="How many entries at most.")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.pass_obj
+def feed(state: _State, limit: int, output: str | None) -> None:
+    """Print an Atom feed of changes: one entry per new revision, newest first.
+
+    `imdi-watch serve` serves the same feed at /changes.atom.
+
+
+    \b
+    Example:
+      imdi-watch feed > public/changes.atom
+    """
+    from scraper.serve import render_store_feed  # the feed only: datasette is not imported
+
+    with _open_store(state) as store:
+        document = render_store_feed(store, limit=limit)
+    _write_output(document, output)
+
+
+@cli.command()
+@click.argument("revision", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option("--history", is_flag=True, help="Every figure of every revision, one row each.")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.pass_obj
+def export(
+    state: _State, revision: str | None, fmt: str, history: bool, output: str | None
+) -> None:
+    """Export the table at a revision (default: the latest), or --history, as CSV or JSON.
+
+    REVISION is a revision id or a date (the revision current on that day). CSV is UTF-8 with
+    a BOM and CRLF line ends, for Excel and LibreOffice; text cells are quoted ("0301"), a blank
+    cell is empty and 0 is 0. JSON is a list of objects (blank = null).
+
+    --history is long form: revision_id, seen, updated, municipality, municipality_number,
+    county, field, value.
+
+
+    \b
+    Examples:
+      imdi-watch export -o oppmoding.csv
+      imdi-watch export 2021-11-12 --format json
+      imdi-watch export --history -o history.csv
+    """
+    from scraper.export import (
+        HISTORY_COLUMNS,
+        TABLE_COLUMNS,
+        RevisionRows,
+        history_records,
+        render_records,
+        table_records,
+    )
+
+    if history and revision is not None:
+        raise InputError("--history exports every revision; leave out REVISION")
+    with _open_store(state) as store:
+        if history:
+            revisions = sorted(store.revisions(), key=lambda r: r.id)
+            if not revisions:
+                raise InputError(
+                    f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
+                )
+            records = history_records(
+                RevisionRows(r.id, r.first_seen, r.updated, store.figures(r.id)) for r in revisions
+            )
+            columns = HISTORY_COLUMNS
+        else:
+            record = _resolve_revision(state, store, revision)
+            records = table_records(store.figures(record.id))
+            columns = TABLE_COLUMNS
+    _write_output(render_records(records, columns, format=fmt), output)
+
+
+def _write_output(text: str, output: str | None) -> None:
+    """Exact bytes (UTF-8, line ends untouched) to a file written whole, or to stdout."""
+    data = text.encode("utf-8")
+    if output:
+        try:
+            Path(output).write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+        return
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stdout (as in tests)
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(data)
+    buffer.flush()
+
+
+# --- run and notify --------------------------------------------------------------------------
+
+
+def _plan_notifications(config: Config, store: Store, results: list[CheckResult]) -> list[Any]:
+    """What a check's results call for; nothing (and no import) when no target is configured."""
+    from scraper.notify import plan_notifications, read_notification_urls
+
+    if not read_notification_urls(config.notify):
+        return []
+    return plan_notifications(results, store=store, after_failures=config.notify.after_failures)
+
+
+def _send_notifications(state: _State, messages: list[Any], store: Store | None = None) -> None:
+    """Send and record; a failed notification is logged, never an error of the check."""
+    if not messages:
+        return
+    from scraper.notify import read_notification_urls, send_notifications
+
+    urls = read_notification_urls(state.config.notify)
+    if store is not None:
+        send_notifications(messages, urls=urls, now=_now(), store=store)
+        return
+    with _open_store(state) as opened:
+        send_notifications(messages, urls=urls, now=_now(), store=opened)
+
+
+@cli.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line of text, or one JSON object, per check on stderr.",
+)
+@click.option("--max-checks", type=click.IntRange(min=1), metavar="N", help="Stop after N checks.")
+@click.pass_obj
+def run(state: _State, log_format: str, max_checks: int | None) -> None:
+    """Keep checking every page on the [schedule] until stopped, notifying [notify] targets.
+
+    The first check runs at once, then every interval_s seconds (default 1800) or on the cron
+    expression, each delayed by up to jitter_s. One check at a time: runs missed while a check
+    is slow or the machine sleeps collapse into one. SIGTERM or Ctrl-C stops after the check in
+    flight (a second signal stops at once). A check shares the store's lock with `check`, so a
+    cron job and `run` never overlap; a check that finds the lock taken is skipped.
+
+    \b
+    Examples:
+      imdi-watch run
+      imdi-watch --config /etc/imdi-watch/config.toml run --log-format json
+      imdi-watch run --max-checks 1        (one check, with notifications, then exit)
+    Exit codes: 0 stopped (by a signal or --max-checks), 2 bad config.
+    """
+    import signal
+    import threading
+
+    from scraper.fetch import make_client
+    from scraper.notify import read_notification_urls, redact_url
+    from scraper.schedule import describe_schedule, make_trigger, run_schedule
+
+    config = state.config
+    where = str(config.source) if config.source else "defaults"
+    make_trigger(config.schedule, where=where)  # a bad cron fails before anything is opened
+    targets = [redact_url(url) for url in read_notification_urls(config.notify)]
+    level = logging.DEBUG if state.debug else logging.INFO
+    _setup_logging(level, json_lines=log_format == "json")
+    log = logging.getLogger("scraper.run")
+
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    quieter = {  # their INFO lines would repeat the one line per check
+        "apscheduler": max(level, logging.WARNING),
+        "scraper.pipeline": level if state.debug else logging.WARNING,
+    }
+    saved_levels = {name: logging.getLogger(name).level for name in quieter}
+    try:
+        for name, quiet_level in quieter.items():
+            logging.getLogger(name).setLevel(quiet_level)
+        with _open_store(state) as store, make_client(config.fetch) as client:
+            log.info(
+                "checking %d page(s) %s; notifying %s",
+                len(config.pages),
+                describe_schedule(config.schedule),
+                ", ".join(targets) or "nobody",
+            )
+            count = run_schedule(
+                _make_check_once(state, store, client),
+                settings=config.schedule,
+                stop=stop,
+                max_checks=max_checks,
+                where=where,
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for name, saved_level in saved_levels.items():
+            logging.getLogger(name).setLevel(saved_level)
+    reason = received[0] if received else f"--max-checks {max_checks}"
+    log.info("stopped (%s) after %d check(s)", reason, count)
+
+
+def _make_check_once(state: _State, store: Store, client: Any) -> Callable[[], list[CheckResult]]:
+    """One check of every page for `run`: under the store's lock, then notifications."""
+    from scraper.pipeline import check_page
+
+    config = state.config
+
+    def check_once() -> list[CheckResult]:
+        with store.lock(config.store.lock_wait_s):
+            results = [
+                check_page(target, client=client, store=store, settings=config.fetch, now=_now())
+                for target in config.pages
+            ]
+            messages = _plan_notifications(config, store, results)
+        _send_notifications(state, messages, store)  # outside the lock: sending may be slow
+        return results
+
+    return check_once
+
+
+@cli.command()
+@click.option("--test", "send_test", is_flag=True, help="Send a test message to every target.")
+@json_option
+@click.pass_obj
+def notify(state: _State, send_test: bool, as_json: bool) -> None:
+    """List the notification targets of [notify] (secrets masked), or send each a test message.
+
+    Targets are Apprise URLs from [notify].urls and from the environment variable named by
+    [notify].urls_env (keep secrets there).
+
+    \b
+    Examples:
+      imdi-watch notify
+      IMDI_WATCH_NOTIFY='ntfys://ntfy.sh/my-topic' imdi-watch notify --test
+    Exit codes: 0 all sent, 2 no targets configured, 3 a target failed.
+    """
+    from scraper.notify import build_test_message, deliver, read_notification_urls, redact_url
+
+    settings = state.config.notify
+    urls = read_notification_urls(settings)
+    if not urls:
+        hint = "add Apprise URLs to [notify].urls in the config"
+        if settings.urls_env:
+            hint += f" or set ${settings.urls_env} (named by [notify].urls_env)"
+        else:
+            hint += ", or name an environment variable holding them in [notify].urls_env"
+        raise InputError(f"no notification targets configured: {hint}")
+    if not send_test:
+        if as_json:
+            _emit_json([{"target": redact_url(url)} for url in urls])
+        else:
+            for url in urls:
+                click.echo(redact_url(url))
+        return
+    message = build_test_message(version=__version__)
+    deliveries = [deliver(message, url) for url in urls]
+    if as_json:
+        _emit_json([d.to_dict() for d in deliveries])
+    else:
+        for d in deliveries:
+            reason = f": {d.error}" if d.error else ""
+            click.echo(f"{d.target}: {d.outcome} ({d.attempts} attempt(s)){reason}")
+    if any(d.outcome != "sent" for d in deliveries):
+        sys.exit(int(ExitCode.FAILURE))
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--wayback", is_flag=True, help="From the Internet Archive's Wayback Machine.")
+@click.option("--from", "since", metavar="YYYY-MM-DD", help="Only captures from this day on.")
+@click.option("--to", "until", metavar="YYYY-MM-DD", help="Only captures up to this day.")
+@click.option(
+    "--archive-url", default="https://web.archive.org", show_default=True, metavar="URL",
+    help="The archive (any server with the Wayback CDX API).",
+)  # fmt: skip
+@click.option(
+    "--rate", "rate_s", default=1.0, show_default=True, type=click.FloatRange(min=0),
+    metavar="S", help="Seconds between two requests to the archive.",
+)  # fmt: skip
+@click.option(
+    "--limit", type=click.IntRange(min=1), metavar="N", help="Fetch at most N captures this run."
+)
+@click.option("--page", "page_name", metavar="NAME", help="The page (default: the config's first).")
+@json_option
+@click.pass_obj
+def backfill(
+    state: _State, wayback: bool, since: str | None, until: str | None, archive_url: str,
+    rate_s: float, limit: int | None, page_name: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Fill the store with the page's past from the Internet Archive, as if watched live.
+
+    Lists the page's captures (CDX API), fetches each raw capture and stores it as a check at its
+    capture time, oldest first: revisions, changes and first/last seen come out as from `check`.
+    Safe to repeat or interrupt: captures already stored are skipped, so a second run adds
+    nothing and an interrupted one continues. A capture older than the page's latest stored
+    fetch is skipped (a history only grows forward): backfill before you start checking.
+
+
+    \b
+    Examples:
+      imdi-watch backfill --wayback
+      imdi-watch backfill --wayback --from 2021-10-01 --to 2021-12-31 --limit 50
+    Exit codes: 0 done (captures that failed are listed and skipped), 3 the listing failed,
+    4 a check holds the lock.
+    """
+    from scraper.backfill import Status, Throttle, backfill_page, list_captures
+    from scraper.fetch import make_client
+
+    if not wayback:
+        raise click.UsageError("name the source: --wayback (the Internet Archive)")
+    if not archive_url.startswith(("http://", "https://")):
+        raise InputError(f"--archive-url {archive_url!r}: expected an http(s) URL")
+    since_day, until_day = _day_option("--from", since), _day_option("--to", until)
+    if since_day and until_day and since_day > until_day:
+        raise InputError(f"--from {since} is after --to {until}")
+    config = state.config
+    target = config.pages[0]
+    if page_name is not None:
+        names = {t.name: t for t in config.pages}
+        if page_name not in names:
+            raise InputError(f"--page {page_name!r}: not in the config ({', '.join(names)})")
+        target = names[page_name]
+    throttle = Throttle(rate_s)
+    with make_client(config.fetch) as client:
+        captures = list_captures(
+            target.url, client=client, settings=config.fetch, archive_url=archive_url,
+            since=since_day, until=until_day, throttle=throttle,
+        )  # fmt: skip
+        with (
+            _open_store(state) as store,
+            store.lock(config.store.lock_wait_s),
+            _Progress(len(captures), enabled=not as_json) as advance,
+        ):
+            summary = backfill_page(
+                target, captures, client=client, store=store, settings=config.fetch,
+                archive_url=archive_url, throttle=throttle, limit=limit,
+                on_item=lambda item: advance(_backfill_line(item, as_json=as_json)),
+            )  # fmt: skip
+    if as_json:
+        _emit_json(summary.to_dict())
+    else:
+        click.echo(summary.summary_line())
+    for item in summary.items:
+        if item.error:
+            click.echo(
+                f"imdi-watch: warning: capture {item.capture.timestamp}: {item.error}", err=True
+            )
+    if too_early := summary.count(Status.TOO_EARLY):
+        click.echo(
+            f"imdi-watch: note: {too_early} {'capture' if too_early == 1 else 'captures'} older "
+            "than the page's latest stored fetch "
+            f"({summary.latest}) skipped: a history only grows forward; backfill into a new "
+            "store (another [store] path) to include them",
+            err=True,
+        )
+
+
+def _day_option(name: str, value: str | None) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{name} {value!r}: expected a day like 2021-11-12") from None
+
+
+def _backfill_line(item: Any, *, as_json: bool) -> str | None:
+    """One stdout line per capture fetched; skipped captures are only counted."""
+    if as_json or item.status not in ("ingested", "failed"):
+        return None
+    if item.result is None:
+        return f"{item.capture.fetched_at}  failed"
+    suffix = f" (revision {item.result.revision_id})" if item.result.revision_id else ""
+    return f"{item.capture.fetched_at}  {item.result.outcome}{suffix}"
+
+
+class _Progress:
+    """Prints a line per capture; on a terminal, also a progress bar (rich) on stderr."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[str | None], None]:
+        if self.enabled and self.total and sys.stdout.isatty() and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._bar = Progress(
+                "captures", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            )  # fmt: skip
+            self._bar.start()
+            self._task = self._bar.add_task("captures", total=self.total)
+        return self.advance
+
+    def advance(self, line: str | None) -> None:
+        if self._bar is None:
+            if line is not None and self.enabled:
+                click.echo(line)
+            return
+        if line is not None:
+            self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self._bar.advance(self._task)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 # --- entry point -----------------------------------------------------------------------------
