@@ -1,0 +1,107 @@
+"""Exports for spreadsheets and scripts: the municipal table at a revision, and every figure of
+every revision in long form, as CSV (UTF-8 with BOM, CRLF) or JSON. Pure: rows in, text out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scraper.models import FIGURE_FIELDS, Row
+
+EXPORT_FORMATS = ("csv", "json")
+TABLE_COLUMNS: tuple[str, ...] = ("municipality", "municipality_number", "county", *FIGURE_FIELDS)
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "revision_id", "seen", "updated", "municipality", "municipality_number", "county", "field",
+    "value",
+)  # fmt: skip
+CSV_BOM = "\ufeff"
+
+Record = dict[str, Any]
+
+
+# --- table and history -----------------------------------------------------------------------
+
+
+def table_records(rows: Iterable[Row]) -> list[Record]:
+    """The table at one revision, a record per municipality in page order (None = blank cell)."""
+    return [
+        {
+            "municipality": row.municipality,
+            "municipality_number": row.municipality_number,
+            "county": row.county,
+            **row.figures(),
+        }
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRows:
+    """One revision's table, with what the long form repeats on every line."""
+
+    revision_id: int
+    seen: str  # when imdi-watch first saw the revision (first_seen)
+    updated: str | None  # the page's "Sist oppdatert" date
+    rows: Sequence[Row]
+
+
+def history_records(revisions: Iterable[RevisionRows]) -> list[Record]:
+    """Every figure of every revision in long form: one record per (revision, row, field)."""
+    return [
+        {
+            "revision_id": revision.revision_id,
+            "seen": revision.seen,
+            "updated": revision.updated,
+            "municipality": row.municipality,
+            "municipality_number": row.municipality_number,
+            "county": row.county,
+            "field": field,
+            "value": value,
+        }
+        for revision in revisions
+        for row in revision.rows
+        for field, value in row.figures().items()
+    ]
+
+
+def render_records(
+    records: Sequence[Mapping[str, Any]], columns: Sequence[str], *, format: str
+) -> str:
+    """CSV for spreadsheets or JSON (a list of objects, keys in `columns` order)."""
+    if format == "csv":
+        return render_csv(records, columns)
+    if format == "json":
+        return (
+            json.dumps(
+                [{name: record.get(name) for name in columns} for record in records],
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n"
+        )
+    raise ValueError(f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
+
+
+def render_csv(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """RFC 4180 CSV that spreadsheets open with Norwegian letters intact.
+
+    UTF-8 with a BOM (Excel reads BOM-less CSV as the ANSI code page) and CRLF line ends. Every
+    text cell is quoted and numbers are not, so "0301" is marked as text for tools that honour
+    quotes (LibreOffice's "Format quoted field as text"); a blank cell is empty, unlike a 0.
+    """
+    lines = [",".join(_csv_cell(name) for name in columns)]
+    lines += [",".join(_csv_cell(record.get(name)) for name in columns) for record in records]
+    return CSV_BOM + "\r\n".join(lines) + "\r\n"
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace('"', '""') + '"'
