@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 from scraper import __version__
 from scraper.config import FetchSettings
@@ -462,6 +461,8 @@ def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
 
 def _robots_allow(record: RobotsRecord, url: str, agent: str) -> bool:
     if 200 <= record.status < 300:
+        from urllib.robotparser import RobotFileParser  # ~11 ms of imports: only when needed
+
         parser = RobotFileParser()
         parser.parse(record.text.splitlines())
         return parser.can_fetch(agent, url)

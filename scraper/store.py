@@ -358,10 +358,17 @@ def _migration_2_notifications_and_views(db: Database) -> None:
         db.create_view(name, sql.strip())
 
 
+def _migration_3_drop_number_index(db: Database) -> None:
+    """The figures index by number cost 5.4 KB per revision (a sixth of a revision's budget) and
+    saved ~1 ms only on lookups by number; names are matched by a scan through fold() anyway."""
+    db.execute("DROP INDEX IF EXISTS idx_figures_municipality_number")
+
+
 # Applied in order on open; PRAGMA user_version counts the ones applied. Append, never edit.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1_initial,
     _migration_2_notifications_and_views,
+    _migration_3_drop_number_index,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1163,7 +1170,8 @@ def _fetch_values(fetch: FetchResult | None) -> _FetchValues:
         attempts=fetch.attempts,
         etag=fetch.etag,
         last_modified=fetch.last_modified,
-        final_url=fetch.final_url,
+        # Only where a redirect led elsewhere: ~80 bytes saved on every one of thousands of checks.
+        final_url=fetch.final_url if fetch.final_url != fetch.url else None,
     )
 
 

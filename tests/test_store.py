@@ -159,7 +159,7 @@ def test_store_new_revision_writes_exact_rows(
         db_path,
         "SELECT outcome, status, bytes, elapsed_ms, etag, final_url, error, revision_id "
         "FROM fetches",
-    ) == [("new-revision", 200, len(bodies["nn-a"]), 42, '"v1"', URL, None, revision_id)]
+    ) == [("new-revision", 200, len(bodies["nn-a"]), 42, '"v1"', None, None, revision_id)]
     sections = query(db_path, "SELECT heading, text FROM sections ORDER BY position")
     assert len(sections) == len(pages["nn-a"].sections)
     assert ("Alle oppmodingstal på kommunenivå", None) in sections  # a heading alone: NULL
