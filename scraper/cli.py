@@ -896,7 +896,9 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
     \b
     Examples:
       imdi-watch notify
+      imdi-watch notify --test
       IMDI_WATCH_NOTIFY='ntfys://ntfy.sh/my-topic' imdi-watch notify --test
+        (the last with urls_env = "IMDI_WATCH_NOTIFY" in [notify])
     Exit codes: 0 all sent, 2 no targets configured, 3 a target failed.
     """
     from scraper.notify import build_test_message, deliver, read_notification_urls, redact_url

@@ -1,5 +1,6 @@
 """A scriptable HTTP/1.1 server on 127.0.0.1 (port 0) for tests: each path answers with a queue of
-`Reply`s, misbehaving on request (delay, reset, truncated or oversize bodies); every request is recorded.
+`Reply`s, misbehaving on request (delay, reset, truncated or oversize bodies); every request is
+recorded, a POST with its body (an Apprise json:// receiver).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]  # lower-case names
+    body: bytes = b""  # what a POST sent
 
 
 @dataclass
@@ -136,7 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = owner._take(Request(self.command, self.path, headers))
+        body = self.rfile.read(int(headers.get("content-length") or 0))
+        reply = owner._take(Request(self.command, self.path, headers, body))
         self.close_connection = True
         if reply.delay_s and owner._stopping.wait(reply.delay_s):
             return
@@ -144,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(reply)
 
-    do_HEAD = do_GET
+    do_HEAD = do_POST = do_GET
 
     def _answer(self, reply: Reply) -> None:
         if reply.action == "reset":
