@@ -224,9 +224,14 @@ def build_revision_message(result: CheckResult, *, page_id: int | None = None) -
     report = render_changes(result.previous_page, result.page, result.changes, format="markdown")
     footer = f"{result.target.url} · imdi-watch revision {result.revision_id}"
     body = f"{report.rstrip()}\n\n---\n\n{footer}\n"
+    title = build_revision_title(result.previous_page, result.page)
+    if result.previous_page is not None and not result.changes:
+        # Back from a broken spell, the same as the last good revision: say so, not "changed".
+        back = "er tilbake som før" if result.page.language == "nb" else "er attende som før"
+        title = title.replace("er endret", back).replace("er endra", back)
     return Message(
         kind="first-revision" if result.previous_page is None else "new-revision",
-        title=build_revision_title(result.previous_page, result.page),
+        title=title,
         body=body,
         page_id=page_id,
         revision_id=result.revision_id,

@@ -350,3 +350,19 @@ def test_check_without_anything_to_announce_does_not_import_apprise(
     assert imports_apprise(with_target) == "False"  # unchanged: nothing to send
     assert imports_apprise(without) == "False"  # a new revision, but no targets
     assert len(received(http_server)) == 1
+
+
+def test_notify_page_back_after_a_broken_spell_is_not_called_changed() -> None:
+    from scraper.config import Target
+    from scraper.models import Outcome
+    from scraper.notify import build_revision_message
+    from scraper.parse import parse_page
+    from scraper.pipeline import CheckResult
+
+    page = parse_page((Path(__file__).parent / "fixtures" / "page-2022-nn-a.html").read_bytes())
+    result = CheckResult(
+        Target("oppmoding", "http://127.0.0.1/x"), Outcome.NEW_REVISION, "2021-11-27T09:00:00.000Z",
+        3, revision_id=3, previous_revision_id=1, page=page, previous_page=page, changes=(),
+    )  # fmt: skip
+    message = build_revision_message(result)
+    assert message.title == "IMDi-oppmodinga for 2022 er attende som før (sist oppdatert 12.11.2021)"
