@@ -1041,14 +1041,31 @@ class Store:
                     select + "f.municipality_number = ?2" + order, (page_id, text.zfill(4))
                 ).fetchall()
             else:
-                matches = conn.execute(
-                    select + "fold(f.municipality) = ?2" + order, (page_id, fold(text))
+                # Fold the few hundred distinct names in Python rather than every figure row in
+                # SQL; then follow the numbers too, so a renamed municipality keeps its history.
+                names = conn.execute(
+                    "SELECT DISTINCT f.municipality, f.municipality_number FROM figures f "
+                    "JOIN revisions r ON r.id = f.revision_id "
+                    "WHERE (?1 IS NULL OR r.page_id = ?1) AND f.municipality IS NOT NULL",
+                    (page_id,),
                 ).fetchall()
-                if not matches:
-                    matches = conn.execute(
-                        select + "fold(f.municipality) LIKE ?2 ESCAPE '\\'" + order,
-                        (page_id, _like_escape(fold(text)) + " (%"),
+                key = fold(text)
+                hits = [(name, number) for name, number in names if fold(name) == key] or [
+                    (name, number) for name, number in names if fold(name).startswith(key + " (")
+                ]
+                wanted_names = sorted({name for name, _ in hits})
+                wanted_numbers = sorted({number for _, number in hits if number})
+                matches = (
+                    conn.execute(
+                        select
+                        + f"(f.municipality IN ({', '.join('?' * len(wanted_names))}) OR "
+                        + f"f.municipality_number IN ({', '.join('?' * len(wanted_numbers))}))"
+                        + order,
+                        (page_id, *wanted_names, *wanted_numbers),
                     ).fetchall()
+                    if hits
+                    else []
+                )
             ids = sorted({row[0] for row in matches})
             revisions = {
                 row[0]: _revision_from_row(row)
