@@ -1052,19 +1052,12 @@ class _Progress:
         self.total = total
         self.enabled = enabled
         self._bar: Any = None
-        self._task: Any = None
 
     def __enter__(self) -> Callable[[str | None], None]:
         if self.enabled and self.total and sys.stdout.isatty() and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+            from scraper.report import ProgressBar
 
-            self._bar = Progress(
-                "captures", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            )  # fmt: skip
-            self._bar.start()
-            self._task = self._bar.add_task("captures", total=self.total)
+            self._bar = ProgressBar(self.total, label="captures").__enter__()
         return self.advance
 
     def advance(self, line: str | None) -> None:
@@ -1072,13 +1065,11 @@ class _Progress:
             if line is not None and self.enabled:
                 click.echo(line)
             return
-        if line is not None:
-            self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        self._bar.advance(self._task)
+        self._bar.advance(line)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._bar is not None:
-            self._bar.stop()
+            self._bar.__exit__(*exc_info)
 
 
 # --- entry point -----------------------------------------------------------------------------

@@ -530,9 +530,12 @@ def _build_rows(
         try:  # fast path for plain cells ("13", ""); int() refuses "5 500", which goes the long way
             if width <= last_figure_at:
                 raise ValueError
-            row = Row(
-                name, county, number, *[int(texts[i]) if texts[i] else None for i in figure_at]
-            )
+            plain = [texts[i] for i in figure_at]
+            # int() also takes "+5" and "1_000", which parse_number calls unreadable
+            joined = "".join(plain)
+            if joined and not joined.isdigit():
+                raise ValueError
+            row = Row(name, county, number, *[int(text) if text else None for text in plain])
         except ValueError:
             row = Row(
                 name, county, number, **_read_figures(texts, columns, position, warnings=warnings)

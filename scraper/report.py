@@ -50,6 +50,8 @@ _RICH_STYLES = {
 # "5 500" is one word to a reader: a changed total reads [-5 500-]{+5 510+}, not 5 [-500-]{+510+}.
 _WORD = re.compile(r"\d{1,3}(?: \d{3})+(?!\d)\S*|\S+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]|#])")
+# C0/C1 controls but tab and newline: a page's "&#27;]0;…&#7;" must not reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 Span = tuple[str, str | None]  # text and a style name from _RICH_STYLES (None: plain)
 Line = list[Span]
@@ -72,7 +74,7 @@ def render_changes(
     """
     if format == "text":
         lines = _text_lines(old, new, changes, old_label=old_label, new_label=new_label)
-        return _render_rich(lines) if color else _render_plain(lines)
+        return _render(lines, color=color)
     if format == "markdown":
         return _render_markdown(old, new, changes, old_label=old_label, new_label=new_label)
     if format == "json":
@@ -514,8 +516,8 @@ def _markdown_words(old: str | None, new: str | None) -> str:
 
 
 def _markdown_escape(text: str) -> str:
-    """Scraped text shown literally: no emphasis, links, table breaks or raw HTML."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Scraped text shown literally: no emphasis, links, table breaks, raw HTML or controls."""
+    text = _visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
@@ -605,7 +607,15 @@ def _cell(value: int | None) -> Line:
 
 
 def _render(lines: list[Line], *, color: bool) -> str:
+    lines = [[(_visible(text), style) for text, style in line] for line in lines]
     return _render_rich(lines) if color else _render_plain(lines)
+
+
+def _visible(text: str) -> str:
+    """Control characters as \\x1b escapes, so scraped text cannot drive the terminal."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def render_page(page: Page, *, color: bool = False) -> str:
@@ -807,3 +817,31 @@ def record_to_dict(record: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return json.loads(json.dumps(asdict(record), default=str, ensure_ascii=False))
+
+
+class ProgressBar:
+    """A progress bar on stderr for long runs (backfill); lines are printed above it."""
+
+    def __init__(self, total: int, *, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            label, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self._task = self._progress.add_task(label, total=total)
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.start()
+        return self
+
+    def advance(self, line: str | None) -> None:
+        if line is not None:
+            self._progress.console.print(
+                _visible(line), markup=False, highlight=False, soft_wrap=True
+            )
+        self._progress.advance(self._task)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
