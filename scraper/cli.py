@@ -495,6 +495,48 @@ def reparse(state: _State, as_json: bool) -> None:
         )
 
 
+@cli.command()
+@click.argument("output", type=click.Path(dir_okay=False))
+@json_option
+@click.pass_obj
+def rebuild(state: _State, output: str, as_json: bool) -> None:
+    """Build a new database from snapshots/ alone (the raw captures are the source of truth).
+
+    Every revision, its figures, text and changes are replayed in time order from the captures;
+    what captures cannot tell (unchanged, 304 and failed checks) is not in the new database.
+    OUTPUT must not exist; swap it in for [store].path yourself when you are happy with it.
+
+    \b
+    Example:
+      imdi-watch rebuild store/rebuilt.db && imdi-watch --debug log
+    """
+    from scraper.diff import diff_pages
+    from scraper.parse import PARSER_VERSION, parse_page
+    from scraper.store import rebuild_from_snapshots
+
+    target = Path(output)
+    if target.exists():
+        raise InputError(f"{output}: already exists; rebuild writes a new database only")
+    summary = rebuild_from_snapshots(
+        target,
+        state.config.store.snapshots,
+        parse_page,
+        parser_version=PARSER_VERSION,
+        diff=diff_pages,
+    )
+    if as_json:
+        _emit_json(_record(summary))
+        return
+    click.echo(
+        f"{output}: {summary.revisions} revisions from {summary.snapshots} snapshots"
+        + (
+            f"; skipped {len(summary.skipped)}: {', '.join(summary.skipped)}"
+            if summary.skipped
+            else ""
+        )
+    )
+
+
 # --- diff ------------------------------------------------------------------------------------
 
 

@@ -495,3 +495,27 @@ def test_exit_4_when_another_process_holds_the_lock(
     after = cli("check", "-q")
     assert after.code == 0
     assert cli.query("SELECT id, outcome FROM fetches") == [(1, "new-revision"), (2, "unchanged")]
+
+
+def test_rebuild_from_snapshots_alone_gives_the_same_revisions_and_figures(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[pages]]\nname = "oppmoding"\nurl = "http://127.0.0.1/x"\n', encoding="utf-8"
+    )
+    fixtures = Path(__file__).parent / "fixtures"
+    for name, at in (("page-2022-nn-a.html", "2021-11-12T09:00:00Z"),
+                     ("page-2022-revised.html", "2021-11-19T09:00:00Z")):  # fmt: skip
+        result = run_cli(
+            "--config", str(config), "ingest", str(fixtures / name), "--fetched-at", at
+        )
+        assert result.code == 0, result.err
+    rebuilt = tmp_path / "rebuilt.db"
+    result = run_cli("--config", str(config), "rebuild", str(rebuilt))
+    assert result.code == 0, result.err
+    assert result.out.strip() == f"{rebuilt}: 2 revisions from 2 snapshots"
+    query = "SELECT revision_id, municipality, municipality_number, requested, minors FROM figures ORDER BY 1, position"
+    original = sqlite3.connect(tmp_path / "store" / "imdi-watch.db").execute(query).fetchall()
+    assert sqlite3.connect(rebuilt).execute(query).fetchall() == original
+    assert len(original) == 2 * 356
+    again = run_cli("--config", str(config), "rebuild", str(rebuilt))
+    assert again.code == 2 and "already exists" in again.err
