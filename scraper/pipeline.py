@@ -86,8 +86,9 @@ def check_page(
     fetched_at = iso_utc(now)
     try:
         _check_robots(target, client=client, store=store, settings=settings, now=now)
-        latest = store.latest_revision(record.id)
-        etag, last_modified = store.last_validators(record.id) if latest else (None, None)
+        # Validators come only from accepted 200/304 fetches, which imply a stored revision:
+        # no need to read the latest revision here too (ingest_body reads it once).
+        etag, last_modified = store.last_validators(record.id)
         result = fetch_page(
             target.url, client=client, settings=settings, etag=etag, last_modified=last_modified
         )
