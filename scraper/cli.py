@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -206,21 +206,19 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     Exit codes: 0 ok, 1 new revision (with --exit-code), 2 bad config, 3 fetch/parse/store
     failure, 4 another check holds the lock.
     """
-    from scraper.fetch import make_client
-    from scraper.pipeline import check_page
+    from scraper.pipeline import check_all
 
     config = state.config
-    with (
-        _open_store(state) as store,
-        store.lock(config.store.lock_wait_s),
-        make_client(config.fetch) as client,
-    ):
-        results = [
-            check_page(target, client=client, store=store, settings=config.fetch, now=_now())
-            for target in config.pages
-        ]
-        messages = _plan_notifications(config, store, results)
-    _send_notifications(state, messages)  # after the lock is released: sending may be slow
+    with _open_store(state) as store:
+        results = check_all(
+            config.pages,
+            store=store,
+            settings=config.fetch,
+            now=_now,
+            lock_wait_s=config.store.lock_wait_s,
+            plan=lambda found: _plan_notifications(config, store, found),
+            send=lambda messages: _send_notifications(state, messages, store),
+        )
     if as_json:
         _emit_json([r.to_dict() for r in results])
     elif not quiet:
@@ -811,18 +809,12 @@ def _plan_notifications(config: Config, store: Store, results: list[CheckResult]
     return plan_notifications(results, store=store, after_failures=config.notify.after_failures)
 
 
-def _send_notifications(state: _State, messages: list[Any], store: Store | None = None) -> None:
+def _send_notifications(state: _State, messages: Sequence[Any], store: Store) -> None:
     """Send and record; a failed notification is logged, never an error of the check."""
-    if not messages:
-        return
     from scraper.notify import read_notification_urls, send_notifications
 
     urls = read_notification_urls(state.config.notify)
-    if store is not None:
-        send_notifications(messages, urls=urls, now=_now(), store=store)
-        return
-    with _open_store(state) as opened:
-        send_notifications(messages, urls=urls, now=_now(), store=opened)
+    send_notifications(list(messages), urls=urls, now=_now(), store=store)
 
 
 @cli.command()
@@ -907,20 +899,24 @@ def run(state: _State, log_format: str, max_checks: int | None) -> None:
 
 
 def _make_check_once(state: _State, store: Store, client: Any) -> Callable[[], list[CheckResult]]:
-    """One check of every page for `run`: under the store's lock, then notifications."""
-    from scraper.pipeline import check_page
+    """One check of every page for `run`, on the monitor's store and client."""
+    from contextlib import nullcontext
+
+    from scraper.pipeline import check_all
 
     config = state.config
 
     def check_once() -> list[CheckResult]:
-        with store.lock(config.store.lock_wait_s):
-            results = [
-                check_page(target, client=client, store=store, settings=config.fetch, now=_now())
-                for target in config.pages
-            ]
-            messages = _plan_notifications(config, store, results)
-        _send_notifications(state, messages, store)  # outside the lock: sending may be slow
-        return results
+        return check_all(
+            config.pages,
+            store=store,
+            settings=config.fetch,
+            now=_now,
+            lock_wait_s=config.store.lock_wait_s,
+            clients=lambda: nullcontext(client),
+            plan=lambda found: _plan_notifications(config, store, found),
+            send=lambda messages: _send_notifications(state, messages, store),
+        )
 
     return check_once
 

@@ -40,6 +40,7 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "allow_other_hosts": Setting(bool, False, "follow redirects to another host"),
         "contact": Setting(str, "", "e-mail or URL put in the User-Agent, so IMDi can reach you"),
         "ignore_robots": Setting(bool, False, "fetch even where robots.txt disallows (logged)"),
+        "concurrency": Setting(int, 4, "pages fetched at once (never more than 2 per host)", 1),
     },
     "store": {
         "path": Setting(str, "store/imdi-watch.db", "the SQLite database, relative to this file"),
@@ -82,6 +83,7 @@ class FetchSettings:
     allow_other_hosts: bool
     contact: str
     ignore_robots: bool
+    concurrency: int
 
 
 @dataclass(frozen=True, slots=True)

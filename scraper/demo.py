@@ -22,7 +22,7 @@ from typing import Any
 from scraper.config import Config, load_config
 from scraper.errors import InputError
 from scraper.models import Outcome
-from scraper.pipeline import CheckResult, check_page
+from scraper.pipeline import CheckResult, check_all
 
 PAGE_PATH = "/planlegging-og-bosetting/bosettingsprosessen/imdis-anmodning/"
 DB_NAME = "imdi-watch.db"
@@ -176,17 +176,21 @@ class DemoSession:
         from scraper.store import open_store
 
         settings = self.config.fetch
-        target = self.config.pages[0]
         with (
             open_store(self.config.store.path, self.config.store.snapshots) as store,
-            store.lock(self.config.store.lock_wait_s),
             make_client(settings) as client,
         ):
             for number, step in enumerate(steps, start=1):
                 with self._recording.lock:
                     self._recording.step = step
-                result = check_page(
-                    target, client=client, store=store, settings=settings, now=_moment(step.at)
+                moment = _moment(step.at)
+                (result,) = check_all(
+                    self.config.pages[:1],
+                    store=store,
+                    settings=settings,
+                    now=lambda moment=moment: moment,
+                    lock_wait_s=self.config.store.lock_wait_s,
+                    clients=lambda: contextlib.nullcontext(client),
                 )
                 yield DemoCheck(number, step, result)
 

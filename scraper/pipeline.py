@@ -8,22 +8,28 @@ touches stored revisions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from scraper.config import FetchSettings, Target
-from scraper.errors import FetchError, ParseError
+from scraper.errors import FetchError, ParseError, StoreError
 from scraper.models import Change, FetchResult, Outcome, Page
 
 if TYPE_CHECKING:
     import httpx
 
+    from scraper.fetch import RobotsRecord
     from scraper.store import RevisionRecord, Store
 
 log = logging.getLogger(__name__)
+
+PER_HOST = 2  # fetches in flight to one host at a time, whatever [fetch].concurrency says
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,61 +77,253 @@ def iso_utc(moment: datetime) -> str:
     )
 
 
-def check_page(
-    target: Target,
+def check_all(
+    targets: Sequence[Target],
     *,
-    client: httpx.Client,
     store: Store,
     settings: FetchSettings,
-    now: datetime,
-) -> CheckResult:
-    """Fetch the page once (conditionally) and store the outcome. Never raises for fetch/parse."""
-    from scraper.fetch import fetch_page
+    now: Callable[[], datetime],
+    lock_wait_s: float,
+    clients: Callable[[], AbstractContextManager[httpx.Client]] | None = None,
+    plan: Callable[[list[CheckResult]], Sequence[M]] | None = None,
+    send: Callable[[Sequence[M]], None] | None = None,
+) -> list[CheckResult]:
+    """One check of every page, as `check`, `run` and `demo` do it: take the store's lock, fetch
+    the pages (up to `settings.concurrency` at once, at most PER_HOST per host), store each
+    outcome in config order, `plan` the notifications the results call for, release the lock,
+    then `send` them (sending may be slow; nobody should wait for it).
 
-    record = store.ensure_page(target.name, target.url)
-    fetched_at = iso_utc(now)
-    try:
-        _check_robots(target, client=client, store=store, settings=settings, now=now)
-        # Validators come only from accepted 200/304 fetches, which imply a stored revision:
-        # no need to read the latest revision here too (ingest_body reads it once).
+    Whatever goes wrong with one page (a fetch, a parse, a bug) is that page's `error` fetch; the
+    other pages are still checked. Only LockBusy and a store that cannot be written escape.
+    `clients` opens the HTTP client for this check (default: a new one from `settings`, made
+    only if some page needs it); `now` gives each page's fetch time.
+    """
+    with store.lock(lock_wait_s):
+        results = _check_pages(targets, store=store, settings=settings, now=now, clients=clients)
+        messages = plan(results) if plan is not None else ()
+    if messages and send is not None:
+        send(messages)
+    return results
+
+
+@dataclass(slots=True)
+class _Job:
+    """One page of a check: what the store says before the fetch, then what the fetch brought."""
+
+    target: Target
+    page_id: int
+    etag: str | None
+    last_modified: str | None
+    fetched_at: str = ""
+    result: FetchResult | None = None
+    error: str | None = None
+    status: int | None = None
+    robots: RobotsRecord | None = None  # the origin's robots.txt record after this page's check
+
+
+def _check_pages(
+    targets: Sequence[Target],
+    *,
+    store: Store,
+    settings: FetchSettings,
+    now: Callable[[], datetime],
+    clients: Callable[[], AbstractContextManager[httpx.Client]] | None,
+) -> list[CheckResult]:
+    from scraper.fetch import RobotsRecord, make_client
+
+    jobs = []
+    for target in targets:
+        record = store.ensure_page(target.name, target.url)
         etag, last_modified = store.last_validators(record.id)
-        result = fetch_page(
-            target.url, client=client, settings=settings, etag=etag, last_modified=last_modified
-        )
-    except FetchError as exc:
-        log.info("%s: %s", target.name, exc)  # the caller reports it; here only for -v logs
-        stored = store.record_check(
-            record.id, fetched_at=fetched_at, outcome=Outcome.ERROR, fetch=None, error=str(exc)
-        )
-        return CheckResult(
-            target, Outcome.ERROR, fetched_at, stored.fetch_id, status=exc.status, error=str(exc)
-        )
-    return ingest_body(target, result, store=store, fetched_at=fetched_at, page_id=record.id)
+        jobs.append(_Job(target, record.id, etag, last_modified))
+    robots: dict[str, RobotsRecord | None] = {}
+    if not settings.ignore_robots:
+        for origin in dict.fromkeys(_origin(t.url) for t in targets):
+            row = store.load_robots(origin)
+            robots[origin] = RobotsRecord(**row) if row else None
+    saved = dict(robots)
+    opened = clients() if clients is not None else make_client(settings)
+    results: list[CheckResult] = []
+    with opened as client:
+        fetcher = _Fetcher(client=client, settings=settings, now=now, robots=robots)
+        # closing: a store failure stops the fetch threads before the client closes
+        with closing(fetcher.run(jobs, concurrency=settings.concurrency)) as fetched:
+            for job in fetched:
+                origin = _origin(job.target.url)
+                if job.robots is not None and job.robots != saved.get(origin):
+                    fresh = job.robots
+                    store.save_robots(fresh.origin, fresh.fetched_at, fresh.status, fresh.text)
+                    saved[origin] = fresh
+                results.append(_store_job(job, store=store))
+    return results
 
 
-def _check_robots(
-    target: Target, *, client: httpx.Client, store: Store, settings: FetchSettings, now: datetime
-) -> None:
-    from scraper.fetch import RobotsRecord, check_robots
-
-    if settings.ignore_robots:
-        log.warning("%s: robots.txt not consulted (ignore_robots = true in [fetch])", target.name)
-        return
-    parts = urlsplit(target.url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    cached_row = store.load_robots(origin)
-    cached = RobotsRecord(**cached_row) if cached_row else None
-    allowed, fresh = check_robots(
-        target.url, client=client, settings=settings, cached=cached, now=now
+def _store_job(job: _Job, *, store: Store) -> CheckResult:
+    """The stored outcome of one fetched page; any exception becomes its error fetch."""
+    target = job.target
+    if job.result is not None:
+        try:
+            return ingest_body(
+                target, job.result, store=store, fetched_at=job.fetched_at, page_id=job.page_id
+            )
+        except StoreError:
+            raise
+        except Exception as exc:  # a bug or a page we cannot handle: this page's error, not all
+            job.error = _unexpected(target, exc)
+    message = job.error or f"{target.url}: no response"
+    stored = store.record_check(
+        job.page_id, fetched_at=job.fetched_at, outcome=Outcome.ERROR, fetch=job.result,
+        error=message,
+    )  # fmt: skip
+    status = job.result.status if job.result is not None else job.status
+    return CheckResult(
+        target, Outcome.ERROR, job.fetched_at, stored.fetch_id, status=status, error=message
     )
-    if fresh != cached:
-        store.save_robots(fresh.origin, fresh.fetched_at, fresh.status, fresh.text)
-    if not allowed:
-        raise FetchError(
-            f"GET {target.url}: disallowed by {origin}/robots.txt for imdi-watch; "
-            "set ignore_robots = true in [fetch] only if you have permission",
-            url=target.url,
-        )
+
+
+def _unexpected(target: Target, exc: BaseException) -> str:
+    """One line for an exception nobody expected, naming the page; the traceback goes to --debug."""
+    log.debug("%s: unexpected failure", target.name, exc_info=exc)
+    detail = " ".join(str(exc).split())
+    if len(detail) > 200:
+        detail = detail[:199] + "…"
+    return f"{target.url}: internal error: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class _Fetcher:
+    """Fetches jobs on a few threads and hands them back in the order given, each as soon as it
+    and all before it are done, so the caller writes the store in one thread, in config order.
+
+    A job is started only when its host has fewer than PER_HOST fetches in flight; a thread never
+    waits for a busy host while another host's job is pending. robots.txt is asked once per
+    origin per check (the first page of an origin asks, the others wait for its answer).
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.Client,
+        settings: FetchSettings,
+        now: Callable[[], datetime],
+        robots: dict[str, RobotsRecord | None],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.now = now
+        self.robots = robots
+        self._robots_locks = {origin: threading.Lock() for origin in robots}
+        self._cond = threading.Condition()
+        self._pending: list[int] = []
+        self._busy: dict[str, int] = {}
+        self._done: dict[int, _Job] = {}
+
+    def run(self, jobs: list[_Job], *, concurrency: int) -> Iterator[_Job]:
+        workers = min(max(1, concurrency), len(jobs))
+        if workers <= 1:  # one page (the usual cron check) or one at a time: no threads
+            for job in jobs:
+                self._fetch(job)
+                yield job
+            return
+        self._pending = list(range(len(jobs)))
+        threads = [
+            threading.Thread(target=self._work, args=(jobs,), name=f"imdi-watch-fetch-{n}")
+            for n in range(workers)
+        ]
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        try:
+            for index in range(len(jobs)):
+                yield self._wait_done(index)
+        finally:
+            with self._cond:
+                self._pending.clear()  # an early exit (a store failure) starts nothing new
+            for thread in threads:
+                thread.join()
+
+    def _wait_done(self, index: int) -> _Job:
+        with self._cond:
+            self._cond.wait_for(lambda: index in self._done)
+            return self._done.pop(index)
+
+    def _work(self, jobs: list[_Job]) -> None:
+        while (index := self._take(jobs)) is not None:
+            job = jobs[index]
+            try:
+                self._fetch(job)
+            finally:
+                with self._cond:
+                    self._busy[_host(job.target.url)] -= 1
+                    self._done[index] = job
+                    self._cond.notify_all()
+
+    def _take(self, jobs: list[_Job]) -> int | None:
+        with self._cond:
+            while self._pending:
+                for position, index in enumerate(self._pending):
+                    host = _host(jobs[index].target.url)
+                    if self._busy.get(host, 0) < PER_HOST:
+                        self._busy[host] = self._busy.get(host, 0) + 1
+                        del self._pending[position]
+                        return index
+                self._cond.wait()
+            return None
+
+    def _fetch(self, job: _Job) -> None:
+        """Fetch one page into `job`; never raises (but for KeyboardInterrupt and the like)."""
+        from scraper.fetch import fetch_page
+
+        target = job.target
+        job.fetched_at = iso_utc(self.now())
+        try:
+            self._check_robots(job)
+            job.result = fetch_page(
+                target.url,
+                client=self.client,
+                settings=self.settings,
+                etag=job.etag,
+                last_modified=job.last_modified,
+            )
+        except FetchError as exc:
+            log.info("%s: %s", target.name, exc)  # the caller reports it; here only for -v logs
+            job.error, job.status = str(exc), exc.status
+        except Exception as exc:  # a bug, or a header no client can send: this page only
+            job.error = _unexpected(target, exc)
+
+    def _check_robots(self, job: _Job) -> None:
+        from scraper.fetch import check_robots
+
+        target = job.target
+        if self.settings.ignore_robots:
+            log.warning(
+                "%s: robots.txt not consulted (ignore_robots = true in [fetch])", target.name
+            )
+            return
+        origin = _origin(target.url)
+        with self._robots_locks[origin]:
+            allowed, fresh = check_robots(
+                target.url,
+                client=self.client,
+                settings=self.settings,
+                cached=self.robots[origin],
+                now=self.now(),
+            )
+            self.robots[origin] = job.robots = fresh
+        if not allowed:
+            raise FetchError(
+                f"GET {target.url}: disallowed by {origin}/robots.txt for imdi-watch; "
+                "set ignore_robots = true in [fetch] only if you have permission",
+                url=target.url,
+            )
 
 
 def ingest_body(

@@ -54,6 +54,9 @@ class LoopbackServer:
     """
 
     requests: list[Request] = field(default_factory=list)
+    # the most requests answered at once, per Host header (concurrency limits are per host)
+    max_in_flight: dict[str, int] = field(default_factory=dict)
+    _in_flight: dict[str, int] = field(default_factory=dict)
     _routes: dict[str, list[Reply]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -141,11 +144,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(headers.get("content-length") or 0))
         reply = owner._take(Request(self.command, self.path, headers, body))
         self.close_connection = True
-        if reply.delay_s and owner._stopping.wait(reply.delay_s):
-            return
-        # the client may hang up on purpose (oversize body, timeout)
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._answer(reply)
+        host = headers.get("host", "")
+        with owner._lock:
+            owner._in_flight[host] = owner._in_flight.get(host, 0) + 1
+            owner.max_in_flight[host] = max(
+                owner.max_in_flight.get(host, 0), owner._in_flight[host]
+            )
+        try:
+            if reply.delay_s and owner._stopping.wait(reply.delay_s):
+                return
+            # the client may hang up on purpose (oversize body, timeout)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._answer(reply)
+        finally:
+            with owner._lock:
+                owner._in_flight[host] -= 1
 
     do_HEAD = do_POST = do_GET
 
