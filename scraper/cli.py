@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -44,7 +48,64 @@ class _State:
         return self._config
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def program_name() -> str:
+    """How to run this imdi-watch again, for the commands it prints (help, hints, the demo).
+
+    `./imdi-watch` says how it was typed ($IMDI_WATCH_PROG); an installed script on PATH is
+    `imdi-watch`, one off PATH its absolute path; `python -m scraper` is that interpreter's.
+    """
+    wrapper = os.environ.get("IMDI_WATCH_PROG")
+    if wrapper:
+        return shlex.quote(wrapper)
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "scraper":
+        return f"{shlex.quote(sys.executable)} -m scraper"
+    if Path(argv0).name != "imdi-watch":
+        return "imdi-watch"  # called in-process (tests, embedding): the documented name
+    found = shutil.which("imdi-watch")
+    if found and Path(found).resolve() == Path(argv0).resolve():
+        return "imdi-watch"
+    return shlex.quote(str(Path(argv0).absolute()))
+
+
+def retarget(text: str) -> str:
+    """`text` with each command line for the user (`imdi-watch check`, "  imdi-watch log -n 5")
+    naming the command actually running, so it works as printed, e.g. from a clone."""
+    program = program_name()
+    if program == "imdi-watch":
+        return text
+    return _COMMAND_LINE.sub(lambda m: m.group(1) + program, text)
+
+
+# `imdi-watch` where a command starts: in backticks, at a line's start, after `&&`, `||`, `;`,
+# `|` or `$`, or before an option or a command name (not in prose like "what imdi-watch reads")
+_COMMAND_LINE = re.compile(
+    r"(`|^[ \t]*|(?:&&|\|\||;|\||\$) )imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))", re.MULTILINE
+)
+
+
+class _Group(click.Group):
+    """The group's and every command's help name the command actually running (`retarget`)."""
+
+    def get_help(self, ctx: click.Context) -> str:
+        return retarget(super().get_help(ctx))
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+class _Command(click.Command):
+    def get_help(self, ctx: click.Context) -> str:
+        return retarget(super().get_help(ctx))
+
+
+@click.group(
+    cls=_Group,
+    invoke_without_command=True,
+    subcommand_metavar="COMMAND [ARGS]...",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="imdi-watch")
 @click.option(
     "--config",
@@ -66,6 +127,9 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool)
       imdi-watch check              one check of every page in config.toml
       imdi-watch diff               what changed in the latest revision
     """
+    if ctx.invoked_subcommand is None:  # no command: the help, which is what was asked for
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     ctx.obj = _State(config_path, debug)
     _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
 
@@ -98,6 +162,15 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+def _say(text: str, *, err: bool = False) -> None:
+    """A line for people: control characters shown as escapes (`report.visible`), never obeyed."""
+    if not text.isprintable():  # the common case needs no import
+        from scraper.report import visible
+
+        text = visible(text)
+    click.echo(text, err=err)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
 
@@ -116,17 +189,18 @@ def _emit_json(data: Any) -> None:
 
 
 @cli.command()
-@click.argument("source", metavar="FILE|URL")
+@click.argument("source", metavar="FILE|URL|-")
 @json_option
 @click.pass_obj
 def parse(state: _State, source: str, as_json: bool) -> None:
-    """Read one page (a saved HTML file or a URL) and show what imdi-watch understands of it.
-
+    """Read one page (a saved HTML file, a gzip snapshot, `-` for stdin, or a URL) and show what
+    imdi-watch understands of it.
 
     \b
     Examples:
       imdi-watch parse tests/fixtures/page-2022-nn-a.html
-      imdi-watch parse page.html --json | jq '.rows[] | select(.county == "Vestland")'
+      imdi-watch parse "$(ls -t snapshots/*.html.gz | head -1)"     (the newest capture)
+      imdi-watch parse - --json < tests/fixtures/page-2022-nn-a.html | jq '.rows[0]'
     Nothing is stored. Exit 2 if the file is missing or is not an HTML page.
     """
     from scraper.parse import parse_page
@@ -152,17 +226,41 @@ def _read_source(state: _State, source: str) -> tuple[bytes, str | None]:
         with make_client(settings) as client:
             result = fetch_page(source, client=client, settings=settings)
         return result.body or b"", result.encoding
-    path = Path(source)
     if "://" in source:
         raise InputError(f"{source}: only http:// and https:// URLs or local files can be read")
+    return _read_file(source, max_bytes=state.config.fetch.max_bytes), None
+
+
+def _read_file(name: str, *, max_bytes: int) -> bytes:
+    """A saved page: a file, `-` for stdin, or a gzip file such as a snapshot (`.html.gz`)."""
+    if name == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(name).read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{name}: is a directory, not an HTML file") from None
+        except OSError as exc:
+            raise InputError(f"{name}: cannot read: {exc.strerror}") from exc
+    if data.startswith(b"\x1f\x8b"):  # gzip, whatever the name says
+        data = _gunzip(data, name=name, max_bytes=max_bytes)
+    return data
+
+
+def _gunzip(data: bytes, *, name: str, max_bytes: int) -> bytes:
+    """Decompressed, but never more than max_bytes (a small file can hold gigabytes)."""
+    import zlib
+
+    inflater = zlib.decompressobj(wbits=31)
     try:
-        return path.read_bytes(), None
-    except FileNotFoundError:
-        raise InputError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{source}: is a directory, not an HTML file") from None
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read: {exc.strerror}") from exc
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise InputError(f"{name}: not a readable gzip file ({exc})") from exc
+    if len(out) > max_bytes:
+        raise InputError(f"{name}: more than [fetch].max_bytes ({max_bytes}) when decompressed")
+    return out
 
 
 def _color() -> bool:
@@ -172,10 +270,25 @@ def _color() -> bool:
 # --- the monitor -----------------------------------------------------------------------------
 
 
-def _open_store(state: _State) -> Store:
+def _open_store(state: _State, *, create: bool = True) -> Store:
+    """The config's store; a command that only reads (`create=False`) refuses a missing one
+    rather than leave an empty store/ and snapshots/ wherever it was run."""
     from scraper.store import open_store
 
-    return open_store(state.config.store.path, state.config.store.snapshots)
+    path = state.config.store.path
+    if not create:
+        _require_store(path, state.config)
+    return open_store(path, state.config.store.snapshots)
+
+
+def _require_store(path: Path, config: Config) -> None:
+    if Path(path).is_file():
+        return
+    source = f"the config {config.source}" if config.source else "the built-in defaults"
+    raise InputError(
+        f"{Path(path).absolute()}: no store here (the path comes from {source}); "
+        "run `imdi-watch check` first, or give --config the config.toml of an existing store"
+    )
 
 
 def _now() -> datetime:
@@ -270,7 +383,14 @@ def _print_check(result: CheckResult) -> None:
 
 
 @cli.command()
-@click.option("-n", "--limit", default=20, show_default=True, help="How many fetches to list.")
+@click.option(
+    "-n",
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many fetches to list.",
+)
 @json_option
 @click.pass_obj
 def log(state: _State, limit: int, as_json: bool) -> None:
@@ -281,7 +401,7 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     Example:
       imdi-watch log -n 5
     """
-    with _open_store(state) as store:
+    with _open_store(state, create=False) as store:
         fetches = store.fetches(limit=limit)
         revisions = store.revisions()
     if as_json:
@@ -360,7 +480,7 @@ def show(
       imdi-watch show 3 --csv > oppmoding.csv
     """
     fmt = "json" if as_json else "csv" if as_csv else fmt
-    with _open_store(state) as store:
+    with _open_store(state, create=False) as store:
         record = _resolve_revision(state, store, revision)
         rows = store.figures(record.id, county=county)
     if county and not rows:
@@ -384,7 +504,7 @@ def history(state: _State, municipality: str, as_json: bool) -> None:
       imdi-watch history Bergen
       imdi-watch history 0301 --json
     """
-    with _open_store(state) as store:
+    with _open_store(state, create=False) as store:
         found = store.history(municipality)
     if not found:
         raise InputError(f"no municipality matches {municipality!r} in any stored revision")
@@ -483,7 +603,10 @@ def reparse(state: _State, as_json: bool) -> None:
     """
     from scraper.pipeline import reparse_store
 
-    with _open_store(state) as store, store.lock(state.config.store.lock_wait_s):
+    with (
+        _open_store(state, create=False) as store,
+        store.lock(state.config.store.lock_wait_s),
+    ):
         summary = reparse_store(store)
     if as_json:
         _emit_json(summary)
@@ -580,11 +703,14 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
 def _diff_sides(
     state: _State, old: str | None, new: str | None
 ) -> tuple[tuple[Page, str], tuple[Page, str]]:
+    max_bytes = state.config.fetch.max_bytes
     refs = [r for r in (old, new) if r is not None]
     files = [r for r in refs if _looks_like_file(r)]
     if len(files) == len(refs) == 2:
-        return _page_from_file(refs[0]), _page_from_file(refs[1])
-    with _open_store(state) as store:
+        return _page_from_file(refs[0], max_bytes=max_bytes), _page_from_file(
+            refs[1], max_bytes=max_bytes
+        )
+    with _open_store(state, create=False) as store:
         sides: list[tuple[Page, str]] = []
         if not refs:
             revisions = store.revisions()
@@ -598,7 +724,7 @@ def _diff_sides(
             refs.append(None)  # type: ignore[arg-type]
         for ref in refs:
             if ref is not None and _looks_like_file(ref):
-                sides.append(_page_from_file(ref))
+                sides.append(_page_from_file(ref, max_bytes=max_bytes))
             else:
                 record = _resolve_revision(state, store, ref)
                 sides.append((store.load_page(record.id), f"revision {record.id}"))
@@ -606,21 +732,15 @@ def _diff_sides(
 
 
 def _looks_like_file(ref: str) -> bool:
-    return Path(ref).is_file() or ref.endswith((".html", ".htm"))
+    return ref == "-" or Path(ref).is_file() or ref.endswith((".html", ".htm", ".gz"))
 
 
-def _page_from_file(name: str) -> tuple[Page, str]:
+def _page_from_file(name: str, *, max_bytes: int) -> tuple[Page, str]:
     from scraper.parse import parse_page
 
-    path = Path(name)
+    body = _read_file(name, max_bytes=max_bytes)
     try:
-        body = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror}") from exc
-    try:
-        return parse_page(body), path.name
+        return parse_page(body), "stdin" if name == "-" else Path(name).name
     except ParseError as exc:
         raise InputError(f"{name}: {exc}") from exc
 
@@ -655,7 +775,7 @@ def demo(keep: str | None, as_json: bool) -> None:
         for check in session.run():
             checks.append(check)
             if not as_json:
-                click.echo(render_check(check, color=_color()), nl=False)
+                click.echo(retarget(render_check(check, color=_color())), nl=False)
     if as_json:
         _emit_json(
             {
@@ -666,7 +786,7 @@ def demo(keep: str | None, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(render_outro(session, checks), nl=False)
+        click.echo(retarget(render_outro(session, checks)), nl=False)
 
 
 # --- browse and export -----------------------------------------------------------------------
@@ -675,7 +795,11 @@ def demo(keep: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", default=8001, show_default=True, type=int, help="Port to listen on (0: any free)."
+    "--port",
+    default=8001,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free).",
 )
 @click.option(
     "--store", "store_path", metavar="PATH", help="The database to serve (default: the config's)."
@@ -696,6 +820,8 @@ def serve(state: _State, host: str, port: int, store_path: str | None) -> None:
     from scraper.serve import bind_socket, make_datasette, run_server, served_url
 
     db_path = Path(store_path) if store_path else state.config.store.path
+    if not store_path:
+        _require_store(db_path, state.config)
     datasette = make_datasette(db_path)
     sock = bind_socket(host, port)
     click.echo(f"imdi-watch: serving {db_path} at {served_url(sock)} (Ctrl-C to stop)", err=True)
@@ -703,7 +829,14 @@ def serve(state: _State, host: str, port: int, store_path: str | None) -> None:
 
 
 @cli.command()
-@click.option("-n", "--limit", default=50, show_default=True, help="How many entries at most.")
+@click.option(
+    "-n",
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many entries at most.",
+)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.pass_obj
 def feed(state: _State, limit: int, output: str | None) -> None:
@@ -718,7 +851,7 @@ def feed(state: _State, limit: int, output: str | None) -> None:
     """
     from scraper.serve import render_store_feed  # the feed only: datasette is not imported
 
-    with _open_store(state) as store:
+    with _open_store(state, create=False) as store:
         document = render_store_feed(store, limit=limit)
     _write_output(document, output)
 
@@ -761,7 +894,7 @@ def export(
 
     if history and revision is not None:
         raise InputError("--history exports every revision; leave out REVISION")
-    with _open_store(state) as store:
+    with _open_store(state, create=False) as store:
         if history:
             revisions = sorted(store.revisions(), key=lambda r: r.id)
             if not revisions:
@@ -847,13 +980,16 @@ def run(state: _State, log_format: str, max_checks: int | None) -> None:
     import threading
 
     from scraper.fetch import make_client
-    from scraper.notify import read_notification_urls, redact_url
+    from scraper.notify import read_notification_urls, redact_url, validate_targets
     from scraper.schedule import describe_schedule, make_trigger, run_schedule
 
     config = state.config
     where = str(config.source) if config.source else "defaults"
     make_trigger(config.schedule, where=where)  # a bad cron fails before anything is opened
-    targets = [redact_url(url) for url in read_notification_urls(config.notify)]
+    urls = read_notification_urls(config.notify)
+    if urls:  # a target that can never work is a config error, before anything runs
+        validate_targets(urls, settings=config.notify)
+    targets = [redact_url(url) for url in urls]
     level = logging.DEBUG if state.debug else logging.INFO
     _setup_logging(level, json_lines=log_format == "json")
     log = logging.getLogger("scraper.run")
@@ -936,10 +1072,17 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
       imdi-watch notify
       imdi-watch notify --test
       IMDI_WATCH_NOTIFY='ntfys://ntfy.sh/my-topic' imdi-watch notify --test
-        (the last with urls_env = "IMDI_WATCH_NOTIFY" in [notify])
-    Exit codes: 0 all sent, 2 no targets configured, 3 a target failed.
+        (the shipped config.toml has urls_env = "IMDI_WATCH_NOTIFY" in [notify])
+    Exit codes: 0 all sent, 2 no targets configured or one is not a usable Apprise URL (named,
+    masked), 3 a target failed.
     """
-    from scraper.notify import build_test_message, deliver, read_notification_urls, redact_url
+    from scraper.notify import (
+        build_test_message,
+        deliver,
+        read_notification_urls,
+        redact_url,
+        validate_targets,
+    )
 
     settings = state.config.notify
     urls = read_notification_urls(settings)
@@ -950,6 +1093,7 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
         else:
             hint += ", or name an environment variable holding them in [notify].urls_env"
         raise InputError(f"no notification targets configured: {hint}")
+    validate_targets(urls, settings=settings)
     if not send_test:
         if as_json:
             _emit_json([{"target": redact_url(url)} for url in urls])
@@ -978,7 +1122,7 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
 @click.option("--to", "until", metavar="YYYY-MM-DD", help="Only captures up to this day.")
 @click.option(
     "--archive-url", default="https://web.archive.org", show_default=True, metavar="URL",
-    help="The archive (any server with the Wayback CDX API).",
+    envvar="IMDI_WATCH_ARCHIVE_URL", help="The archive (any server with the Wayback CDX API).",
 )  # fmt: skip
 @click.option(
     "--rate", "rate_s", default=1.0, show_default=True, type=click.FloatRange(min=0),
@@ -1117,21 +1261,21 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; our own errors become one line on stderr and a documented exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="imdi-watch", standalone_mode=False)
+        cli.main(args=argv, prog_name=program_name(), standalone_mode=False)
     except ImdiWatchError as exc:
         if debug:
             raise
-        click.echo(f"imdi-watch: error: {exc}", err=True)
+        _say(f"imdi-watch: error: {retarget(str(exc))}", err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
         click.echo("imdi-watch: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "imdi-watch"
-        click.echo(f"imdi-watch: error: {exc.format_message()} (see {command} --help)", err=True)
+        command = exc.ctx.command_path if exc.ctx else program_name()
+        _say(f"imdi-watch: error: {exc.format_message()} (see {command} --help)", err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
-        click.echo(f"imdi-watch: error: {exc.format_message()}", err=True)
+        _say(f"imdi-watch: error: {exc.format_message()}", err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -1143,7 +1287,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line, the traceback only with --debug
         if debug:
             raise
-        click.echo(
+        _say(
             f"imdi-watch: internal error: {type(exc).__name__}: {exc} "
             "(run again with --debug for the traceback, and please report it)",
             err=True,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from scraper.config import NotifySettings
+from scraper.errors import ConfigError
 from scraper.models import Outcome
 from scraper.norsk import format_date
 
@@ -32,6 +33,7 @@ ATTEMPTS = 3
 BACKOFF_S = 0.5  # then 1 s: a receiver that hiccups gets a second and a third chance
 # kinds of notification, as stored in notifications.kind
 KINDS = ("first-revision", "new-revision", "failing", "recovered", "test")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
 # a new URL starts wherever a comma (or whitespace) is followed by scheme://
 _URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 # apprise logs full request URLs and payloads; requests/urllib3 log URLs too
@@ -85,6 +87,54 @@ def read_notification_urls(
     if settings.urls_env:
         urls += [u for u in _URL_SEPARATOR.split(env.get(settings.urls_env, "")) if u]
     return tuple(dict.fromkeys(urls))
+
+
+def validate_targets(urls: Sequence[str], *, settings: NotifySettings) -> None:
+    """Refuse, naming it masked, a target that is not a URL or that apprise cannot use (an
+    unknown scheme, a missing token): otherwise every notification to it fails unseen."""
+    import apprise
+
+    for url in urls:
+        origin = _origin_of(url, settings)
+        if not _URL.match(url):
+            raise ConfigError(
+                f"notification target {mask_target(url)} ({origin}): not a URL; expected an "
+                "Apprise URL such as ntfys://ntfy.sh/TOPIC or mailtos://user:pass@host"
+            )
+        scheme = url.partition("://")[0].lower()
+        if scheme not in _known_schemes():
+            raise ConfigError(
+                f"notification target {mask_target(url)} ({origin}): unknown scheme {scheme}:// "
+                "(formats: https://github.com/caronc/apprise/wiki)"
+            )
+        with _apprise_logs() as lines:
+            usable = apprise.Apprise().add(url)
+        if not usable:
+            why = scrub(lines[-1], [url]) if lines else "not usable"
+            raise ConfigError(
+                f"notification target {mask_target(url)} ({origin}): apprise cannot use it: "
+                f"{why.rstrip('.')} (formats: https://github.com/caronc/apprise/wiki)"
+            )
+
+
+def _known_schemes() -> set[str]:
+    import apprise
+
+    return {str(scheme).lower() for scheme in apprise.NotificationManager().schemas()}
+
+
+def _origin_of(url: str, settings: NotifySettings) -> str:
+    if url in (u.strip() for u in settings.urls):
+        return "from [notify].urls"
+    return f"from ${settings.urls_env}" if settings.urls_env else "from the config"
+
+
+def mask_target(url: str) -> str:
+    """`redact_url` for a URL; for anything else its first two characters and ***."""
+    if _URL.match(url):
+        return redact_url(url)
+    text = url.strip()
+    return f"{text[:2]}{MASK}" if len(text) > 6 else MASK
 
 
 def redact_url(url: str) -> str:

@@ -517,7 +517,7 @@ def _markdown_words(old: str | None, new: str | None) -> str:
 
 def _markdown_escape(text: str) -> str:
     """Scraped text shown literally: no emphasis, links, table breaks, raw HTML or controls."""
-    text = _visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
@@ -607,11 +607,11 @@ def _cell(value: int | None) -> Line:
 
 
 def _render(lines: list[Line], *, color: bool) -> str:
-    lines = [[(_visible(text), style) for text, style in line] for line in lines]
+    lines = [[(visible(text), style) for text, style in line] for line in lines]
     return _render_rich(lines) if color else _render_plain(lines)
 
 
-def _visible(text: str) -> str:
+def visible(text: str) -> str:
     """Control characters as \\x1b escapes, so scraped text cannot drive the terminal."""
     if not _CONTROL.search(text):
         return text
@@ -839,7 +839,7 @@ class ProgressBar:
     def advance(self, line: str | None) -> None:
         if line is not None:
             self._progress.console.print(
-                _visible(line), markup=False, highlight=False, soft_wrap=True
+                visible(line), markup=False, highlight=False, soft_wrap=True
             )
         self._progress.advance(self._task)
 
