@@ -263,6 +263,9 @@ def test_show_json(two: Cli) -> None:
 
 
 def test_show_on_an_empty_store_is_exit_2(cli: Cli) -> None:
+    from scraper.store import open_store
+
+    open_store(cli.db_path, cli.config.parent / "snapshots").close()  # a store, no revisions
     result = cli("show")
 
     assert result.code == 2
