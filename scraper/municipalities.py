@@ -1,45 +1,82 @@
-"""The reference lists of municipalities (kommunar) 2020–2023 and 2024–: names → 4-digit numbers.
+"""Which municipality (kommune) a name or number means, per era, and which era a table uses.
 
-Pure and read-only: the CSV files ship in scraper/data/, copied from SSB's classification 131.
+Eras are SSB's municipal structures 2017, 2018, 2019, 2020 (valid 2020–2023) and 2024; counties come
+from fylke-historikk.csv. Pure and read-only: the CSVs in scraper/data/ (sources in its README.md)
+are read on first use and cached. A name several municipalities share is never guessed.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from scraper.norsk import fold
+from scraper.norsk import fold, fold_loosely, normalize_space
 
-STRUCTURE_2020 = "2020"
+STRUCTURE_2017 = "2017"
+STRUCTURE_2018 = "2018"
+STRUCTURE_2019 = "2019"
+STRUCTURE_2020 = "2020"  # valid 2020-01-01 to 2023-12-31
 STRUCTURE_2024 = "2024"
+# Newest first: the order `resolve` and `suggest` search in when no era is given.
+STRUCTURES = (STRUCTURE_2024, STRUCTURE_2020, STRUCTURE_2019, STRUCTURE_2018, STRUCTURE_2017)
+# The first and last calendar year of each structure (None: still valid).
+STRUCTURE_YEARS: dict[str, tuple[int, int | None]] = {
+    STRUCTURE_2017: (2017, 2017),
+    STRUCTURE_2018: (2018, 2018),
+    STRUCTURE_2019: (2019, 2019),
+    STRUCTURE_2020: (2020, 2023),
+    STRUCTURE_2024: (2024, None),
+}
 # Counties that exist in only one of the two structures; a page's counties tell which it uses.
 COUNTIES_ONLY_2020 = frozenset({"Viken", "Vestfold og Telemark", "Troms og Finnmark"})
 COUNTIES_ONLY_2024 = frozenset(
     {"Østfold", "Akershus", "Buskerud", "Vestfold", "Telemark", "Troms", "Finnmark"}
 )
-_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")
+_QUALIFIER = re.compile(r"\s*\(([^)]*)\)\s*$")
+# SSB joins a municipality's names in several languages with " - " ("Deatnu - Tana").
+_LANGUAGE_PARTS = re.compile(r"\s+[-–—]\s+")
+_NUMBERED = re.compile(r"^(\d{1,4})(?:\s+(.+))?$")
+_COUNTY_SUFFIXES = ("fylkeskommune", "fylke")
+# difflib's similarity below which a name is not worth suggesting ('Fred' is not 'Re').
+_SUGGEST_CUTOFF = 0.7
+_MUNICIPALITY_FILES = {
+    STRUCTURE_2017: "kommunar-2017.csv",
+    STRUCTURE_2018: "kommunar-2018.csv",
+    STRUCTURE_2019: "kommunar-2019.csv",
+    STRUCTURE_2020: "kommunar-2020.csv",
+    STRUCTURE_2024: "kommunar-2024.csv",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Municipality:
-    number: str
-    name: str
-    county: str
-    number_2020: str  # the same as `number` in the 2020 structure
+    number: str  # 4 digits, leading zero kept: "0301"
+    name: str  # SSB's official name in that era: "Herøy (Nordland)", "Deatnu - Tana"
+    county: str  # the county in that era: "Sør-Trøndelag" (2017), "Viken" (2020)
+    number_2020: str | None  # the 2020–2023 number; None before 2020 (not mapped here)
+    era: str  # one of STRUCTURES
+
+    @property
+    def label(self) -> str:
+        """'1818 Herøy (Nordland)': number, name without SSB's own qualifier, county."""
+        return f"{self.number} {_QUALIFIER.sub('', self.name)} ({self.county})"
 
 
 class Register:
-    """Looks up a municipality number by (name, county), tolerant of IMDi's own spellings."""
+    """One era's municipalities: by number, by (name, county), and by names as people type them."""
 
     def __init__(self, structure: str, municipalities: Iterable[tuple[Municipality, list[str]]]):
         self.structure = structure
         self.by_number: dict[str, Municipality] = {}
         self._by_name_county: dict[tuple[str, str], set[str]] = {}
         self._by_name: dict[str, set[str]] = {}
+        self._by_key: dict[str, list[str]] = {}
         for municipality, names in municipalities:
             self.by_number[municipality.number] = municipality
             for name in _name_variants(names):
@@ -47,6 +84,10 @@ class Register:
                     municipality.number
                 )
                 self._by_name.setdefault(name, set()).add(municipality.number)
+            for key in _loose_variants(names):
+                numbers = self._by_key.setdefault(key, [])
+                if municipality.number not in numbers:
+                    numbers.append(municipality.number)
         self.counties = frozenset(m.county for m in self.by_number.values())
 
     def lookup(self, name: str | None, county: str | None) -> str | None:
@@ -64,6 +105,38 @@ class Register:
             return next(iter(numbers))
         return None
 
+    def find_name(self, name: str) -> list[Municipality]:
+        """Every municipality the name may mean, in number order; typed forms and Sámi names count."""
+        numbers = self._by_key.get(fold_loosely(name))
+        if numbers:
+            return [self.by_number[n] for n in sorted(numbers)]
+        qualified = _QUALIFIER.search(name)
+        if qualified is None:
+            return []
+        # "Nes (Akershus)", "Bø (Telemark)": the base name, kept only in a county so named
+        county_key = _county_key(qualified.group(1))
+        base = self._by_key.get(fold_loosely(_QUALIFIER.sub("", name)), [])
+        return [
+            self.by_number[n]
+            for n in sorted(base)
+            if county_key and _county_key(self.by_number[n].county).startswith(county_key)
+        ]
+
+    def find_number(self, number: str, name: str | None = None) -> list[Municipality]:
+        """The municipality with this number ('301' = '0301'); with a name, only if it agrees."""
+        municipality = self.by_number.get(number.zfill(4))
+        if municipality is None:
+            return []
+        if name and municipality not in self.find_name(name):
+            base = _QUALIFIER.sub("", name)  # "3040 Nesbyen (Viken)", as `label` writes it
+            if municipality not in self.find_name(base):
+                return []
+        return [municipality]
+
+    def name_keys(self) -> dict[str, list[str]]:
+        """Loosely folded name → numbers; what `suggest` measures distances against."""
+        return self._by_key
+
 
 def _name_variants(names: Iterable[str]) -> set[str]:
     """Every way a name may be written: as given, each part of 'Deatnu - Tana', without '(Viken)'."""
@@ -78,48 +151,251 @@ def _name_variants(names: Iterable[str]) -> set[str]:
     return variants
 
 
+def _loose_variants(names: Iterable[str]) -> list[str]:
+    """The `fold_loosely` keys of each name, of each of its languages, with and without qualifier."""
+    keys: list[str] = []
+    for name in names:
+        if not name:
+            continue
+        for candidate in (name, _QUALIFIER.sub("", name)):
+            for text in (candidate, *_LANGUAGE_PARTS.split(candidate)):
+                key = fold_loosely(text)
+                if key and key not in keys:
+                    keys.append(key)
+    return keys
+
+
+def _county_key(name: str) -> str:
+    key = fold_loosely(name)
+    for suffix in _COUNTY_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
 def _read_csv(filename: str) -> list[dict[str, str]]:
     text = resources.files("scraper").joinpath("data", filename).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=1)
+def _extra_names() -> dict[tuple[str, str], list[str]]:
+    """(era, number) → official names adopted inside an era that its list does not carry."""
+    extra: dict[tuple[str, str], list[str]] = {}
+    for row in _read_csv("kommunenamn-tillegg.csv"):
+        extra.setdefault((row["struktur"], row["kommunenummer"]), []).append(row["namn"])
+    return extra
+
+
+@lru_cache(maxsize=len(STRUCTURES))
 def load_register(structure: str = STRUCTURE_2020) -> Register:
-    if structure == STRUCTURE_2024:
-        rows = _read_csv("kommunar-2024.csv")
-        return Register(
-            structure,
-            (
-                (
-                    Municipality(
-                        r["kommunenummer"], r["kommune"], r["fylke"], r["kommunenummer_2020"]
-                    ),
-                    [r["kommune"]],
-                )
-                for r in rows
-            ),
-        )
-    rows = _read_csv("kommunar-2020.csv")
-    return Register(
-        structure,
+    """The register of one era ('2017', '2018', '2019', '2020' or '2024')."""
+    era = _check_era(structure)
+    extra = _extra_names()
+    entries: list[tuple[Municipality, list[str]]] = []
+    for row in _read_csv(_MUNICIPALITY_FILES[era]):
+        number, name = row["kommunenummer"], row["kommune"]
+        if era == STRUCTURE_2024:
+            number_2020: str | None = row["kommunenummer_2020"]
+        elif era == STRUCTURE_2020:
+            number_2020 = number
+        else:
+            number_2020 = None
+        names = [name, row.get("imdi_name", ""), *extra.get((era, number), [])]
+        entries.append((Municipality(number, name, row["fylke"], number_2020, era), names))
+    return Register(era, entries)
+
+
+def _check_era(era: str) -> str:
+    if era not in STRUCTURE_YEARS:
+        raise ValueError(f"unknown era {era!r}: use one of {', '.join(sorted(STRUCTURE_YEARS))}")
+    return era
+
+
+def era_for_year(year: int) -> str | None:
+    """The municipal structure in force on 1 January of `year`; None before 2017 (no register)."""
+    for era in STRUCTURES:
+        first, last = STRUCTURE_YEARS[era]
+        if first <= year and (last is None or year <= last):
+            return era
+    return None
+
+
+def _eras(era: str | None) -> tuple[str, ...]:
+    return STRUCTURES if era is None else (_check_era(era),)
+
+
+def resolve(query: str, *, era: str | None = None) -> list[Municipality]:
+    """Every municipality `query` may mean: one is an answer, several an ambiguity, none a miss.
+
+    A number ('0301', '301', or '1515 Herøy' as `label` writes it) means that number; a name is
+    matched as people type it ('Aalesund', 'aurskog holand', 'Guovdageaidnu', 'Nes (Ak.)').
+    With an era, only that era's register is asked; without one, the newest era that knows the
+    query answers (2024, then 2020, 2019, 2018, 2017), so a list never mixes eras.
+    """
+    text = normalize_space(query)
+    if not text:
+        return []
+    numbered = _NUMBERED.match(text)
+    for structure in _eras(era):
+        register = load_register(structure)
+        if numbered:
+            found = register.find_number(numbered.group(1), numbered.group(2))
+        else:
+            found = register.find_name(text)
+        if found:
+            return found
+    return []
+
+
+def describe_ambiguity(query: str, candidates: Sequence[Municipality]) -> str:
+    """'Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number'."""
+    labels = list(dict.fromkeys(m.label for m in candidates))
+    listed = " or ".join(filter(None, [", ".join(labels[:-1]), *labels[-1:]]))
+    return f"{normalize_space(query)} is {listed}: give the number"
+
+
+def suggest(query: str, n: int = 3, *, era: str | None = None) -> list[Municipality]:
+    """The municipalities whose names come nearest `query` ('Berg' → Bergen …), best first."""
+    key = fold_loosely(query)
+    if not key or n <= 0:
+        return []
+    pool: dict[str, list[Municipality]] = {}
+    for structure in _eras(era):  # newest first: a name keeps its newest era's municipalities
+        register = load_register(structure)
+        for name_key, numbers in register.name_keys().items():
+            pool.setdefault(name_key, [register.by_number[number] for number in numbers])
+    exact = [key] if key in pool else []
+    # A name begun is a strong hint ('Fred' → Fredrikstad) that difflib's ratio rates low.
+    begun = sorted((k for k in pool if len(key) >= 3 and k.startswith(key) and k != key), key=len)
+    close = difflib.get_close_matches(key, list(pool), n=len(pool), cutoff=_SUGGEST_CUTOFF)
+    found: list[Municipality] = []
+    for name_key in dict.fromkeys([*exact, *begun, *close]):
+        for municipality in pool[name_key]:
+            if municipality not in found:
+                found.append(municipality)
+    return found[:n]
+
+
+@dataclass(frozen=True, slots=True)
+class CountyRegister:
+    """One era's counties: number → name, and a lookup that takes the spellings tables use."""
+
+    era: str
+    names: dict[str, str]  # "16" → "Sør-Trøndelag"
+
+    def lookup(self, name: str | None) -> str | None:
+        """The county number for 'Sør-Trøndelag', 'sor trondelag', 'Finnmark fylke' or '5'."""
+        if not name:
+            return None
+        text = normalize_space(name)
+        if text.isdigit():
+            number = text.zfill(2)
+            return number if number in self.names else None
+        return _county_numbers(self.era).get(_county_key(text))
+
+
+@lru_cache(maxsize=1)
+def _county_rows() -> list[tuple[str, str, int, int | None]]:
+    return [
         (
-            (
-                Municipality(r["kommunenummer"], r["kommune"], r["fylke"], r["kommunenummer"]),
-                [r["kommune"], r["imdi_name"]],
-            )
-            for r in rows
-        ),
-    )
+            row["fylkesnummer"],
+            row["fylke"],
+            int(row["fra"]),
+            int(row["til"]) if row["til"] else None,
+        )
+        for row in _read_csv("fylke-historikk.csv")
+    ]
 
 
-def choose_structure(counties: Iterable[str | None], *, year: int | None) -> str:
-    """2024 when the page names a county created in 2024; 2020 when it names one abolished then."""
-    names = {c for c in counties if c}
-    if names & COUNTIES_ONLY_2024 and not names & COUNTIES_ONLY_2020:
-        return STRUCTURE_2024
-    if names & COUNTIES_ONLY_2020:
+def _county_exists(first: int, last: int | None, era: str) -> bool:
+    """Whether a county existed on the first day of the era."""
+    start = STRUCTURE_YEARS[era][0]
+    return first <= start and (last is None or start <= last)
+
+
+@lru_cache(maxsize=len(STRUCTURES))
+def _county_numbers(era: str) -> dict[str, str]:
+    return {
+        _county_key(name): number
+        for number, name, first, last in _county_rows()
+        if _county_exists(first, last, era)
+    }
+
+
+@lru_cache(maxsize=len(STRUCTURES))
+def county_register(era: str) -> CountyRegister:
+    """The counties of an era: 19 in 2017, 18 in 2018 and 2019, 11 in 2020, 15 in 2024."""
+    _check_era(era)
+    names = {
+        number: name
+        for number, name, first, last in _county_rows()
+        if _county_exists(first, last, era)
+    }
+    return CountyRegister(era, dict(sorted(names.items())))
+
+
+@lru_cache(maxsize=1)
+def _county_eras() -> dict[str, frozenset[str]]:
+    """Loosely folded county name → the eras in which a county of that name existed."""
+    eras: dict[str, set[str]] = {}
+    for _number, name, first, last in _county_rows():
+        for era in STRUCTURES:
+            if _county_exists(first, last, era):
+                eras.setdefault(_county_key(name), set()).add(era)
+    return {key: frozenset(found) for key, found in eras.items()}
+
+
+def _structures_for_counties(counties: Iterable[str | None]) -> tuple[str, ...]:
+    known = _county_eras()
+    sets = [known[key] for key in (_county_key(c) for c in counties if c) if key in known]
+    if not sets:
+        return STRUCTURES
+    common = frozenset.intersection(*sets)
+    if not common:  # names of two eras (a stray cell, a typo): the eras most names agree with
+        votes = Counter(era for found in sets for era in found)
+        best = max(votes.values())
+        common = frozenset(era for era, count in votes.items() if count == best)
+    return tuple(era for era in STRUCTURES if era in common)
+
+
+def _structure_for_request_year(year: int | None) -> str:
+    """A request for year N is published in N-1, in that year's structure; 2020 when unknown."""
+    if year is None:
         return STRUCTURE_2020
-    return STRUCTURE_2024 if year is not None and year >= 2025 else STRUCTURE_2020
+    return era_for_year(year - 1) or STRUCTURE_2017
+
+
+def choose_structure(
+    counties: Iterable[str | None],
+    *,
+    year: int | None,
+    municipalities: Iterable[str | None] = (),
+) -> str:
+    """The era a table uses, from its county names, else its municipality names, else the year.
+
+    Counties decide when they can: Sør-/Nord-Trøndelag → 2017; Trøndelag beside Hordaland → 2018 or
+    2019; Viken → 2020; Buskerud beside Vestland → 2024. Between eras the counties allow, the era
+    whose register knows most of the municipality names wins; then the request `year`'s era.
+    """
+    candidates = _structures_for_counties(counties)
+    if len(candidates) > 1:
+        names = [name for name in municipalities if name]
+        if names:
+            scores = {
+                era: sum(1 for name in names if load_register(era).find_name(name))
+                for era in candidates
+            }
+            best = max(scores.values())
+            candidates = tuple(era for era in candidates if scores[era] == best)
+    if len(candidates) == 1:
+        return candidates[0]
+    preferred = _structure_for_request_year(year)
+    if preferred in candidates:
+        return preferred
+    start = STRUCTURE_YEARS[preferred][0]
+    older = [era for era in candidates if STRUCTURE_YEARS[era][0] <= start]
+    return older[0] if older else candidates[-1]
 
 
 @lru_cache(maxsize=1)

@@ -159,6 +159,21 @@ def fold(text: str) -> str:
     return normalize_space(stripped)
 
 
+_NOT_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
+
+
+def fold_loosely(text: str) -> str:
+    """A key for names as people type them: 'Aalesund' = 'Ålesund', 'aurskog holand' = 'Aurskog-Høland'.
+
+    On top of `fold`: 'aa' (written for å) and 'oe' (for ø) collapse to one letter, ŋ is n
+    ('Porsáŋgu' = 'Porsángu'), and spaces, hyphens, dashes, dots and brackets are dropped.
+    Both sides of a comparison go through it, so a name's own 'aa' (Snåase) still matches itself.
+    """
+    key = fold(text).replace("ŋ", "n").replace("ŧ", "t")
+    key = _NOT_LETTER_OR_DIGIT.sub("", key)
+    return key.replace("aa", "a").replace("oe", "o")
+
+
 _WORD = re.compile(r"[a-zæøåA-ZÆØÅ]+")
 
 
