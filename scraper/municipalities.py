@@ -376,7 +376,9 @@ def choose_structure(
 
     Counties decide when they can: Sør-/Nord-Trøndelag → 2017; Trøndelag beside Hordaland → 2018 or
     2019; Viken → 2020; Buskerud beside Vestland → 2024. Between eras the counties allow, the era
-    whose register knows most of the municipality names wins; then the request `year`'s era.
+    whose register knows most of the municipality names wins; then the request `year`'s era
+    (a request for N is published in N-1's structure); for a recent or unknown year, the newest
+    era allowed (Østfold beside Troms is 2024, not 2019).
     """
     candidates = _structures_for_counties(counties)
     if len(candidates) > 1:
@@ -393,6 +395,8 @@ def choose_structure(
     preferred = _structure_for_request_year(year)
     if preferred in candidates:
         return preferred
+    if preferred in (STRUCTURE_2020, STRUCTURE_2024):  # a recent page: the newest era allowed
+        return candidates[0]
     start = STRUCTURE_YEARS[preferred][0]
     older = [era for era in candidates if STRUCTURE_YEARS[era][0] <= start]
     return older[0] if older else candidates[-1]

@@ -168,6 +168,9 @@ def test_county_register_per_era(name: str, numbers: list[str | None]) -> None:
         (["Hordaland", "Sogn og Fjordane", "Trøndelag"], [], 2020, "2019"),
         (["Hordaland", "Sør-Trøndelag"], [], 2022, "2017"),
         (["Hordaland", "Oslo"], [], 2022, "2019"),  # before 2020, the newest allowed
+        (["Østfold", "Møre og Romsdal", "Troms"], [], 2022, "2024"),  # 2017–2019 or 2024
+        (["Østfold", "Møre og Romsdal", "Troms"], [], 2019, "2018"),
+        (["Østfold", "Møre og Romsdal", "Troms"], [], None, "2024"),
         (["Viken", "Vestland", "Troms og Finnmark"], [], 2025, "2020"),
         (["Buskerud", "Telemark", "Finnmark", "Vestland", "Agder"], [], 2022, "2024"),
         (["Østfold", "Innlandet"], [], None, "2024"),
