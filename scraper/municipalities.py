@@ -42,6 +42,8 @@ _QUALIFIER = re.compile(r"\s*\(([^)]*)\)\s*$")
 # SSB joins a municipality's names in several languages with " - " ("Deatnu - Tana").
 _LANGUAGE_PARTS = re.compile(r"\s+[-–—]\s+")
 _NUMBERED = re.compile(r"^(\d{1,4})(?:\s+(.+))?$")
+# "Bø i Telemark", "Os i Hordaland": the Norwegian way to say which one.
+_IN_COUNTY = re.compile(r"^(.+?)\s+i\s+(.+)$", re.IGNORECASE)
 _COUNTY_SUFFIXES = ("fylkeskommune", "fylke")
 # difflib's similarity below which a name is not worth suggesting ('Fred' is not 'Re').
 _SUGGEST_CUTOFF = 0.7
@@ -103,6 +105,12 @@ class Register:
             numbers = self._by_name.get(key)
         if numbers and len(numbers) == 1:
             return next(iter(numbers))
+        if numbers is None:  # not as written: as people type it ("Aurskog Høland", "Aalesund")
+            found = self.find_name(name)
+            if county:
+                found = [m for m in found if _county_key(m.county) == _county_key(county)]
+            if len(found) == 1:
+                return found[0].number
         return None
 
     def find_name(self, name: str) -> list[Municipality]:
@@ -110,12 +118,16 @@ class Register:
         numbers = self._by_key.get(fold_loosely(name))
         if numbers:
             return [self.by_number[n] for n in sorted(numbers)]
+        # "Nes (Akershus)", "Bø i Telemark", "Herøy (Nordl.)": the base name, in a county so named
         qualified = _QUALIFIER.search(name)
-        if qualified is None:
+        if qualified is not None:
+            base_name, county_name = _QUALIFIER.sub("", name), qualified.group(1)
+        elif (in_county := _IN_COUNTY.match(name)) is not None:
+            base_name, county_name = in_county.group(1), in_county.group(2)
+        else:
             return []
-        # "Nes (Akershus)", "Bø (Telemark)": the base name, kept only in a county so named
-        county_key = _county_key(qualified.group(1))
-        base = self._by_key.get(fold_loosely(_QUALIFIER.sub("", name)), [])
+        county_key = _county_key(county_name)
+        base = self._by_key.get(fold_loosely(base_name), [])
         return [
             self.by_number[n]
             for n in sorted(base)

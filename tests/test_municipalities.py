@@ -107,6 +107,16 @@ def test_existing_api_keeps_working() -> None:
     assert numbers_2020_to_2024()["1507"] == ("1508", "1580")
 
 
+def test_lookup_falls_back_to_names_as_people_type_them() -> None:
+    register = load_register("2020")
+    assert register.lookup("Aurskog Høland", "Viken") == "3026"
+    assert register.lookup("Aalesund", None) == "1507"
+    assert register.lookup("Guovdageaidnu", "Troms og Finnmark") == "5430"
+    assert register.lookup("Aalesund", "Viken") is None  # not in that county
+    assert register.lookup("Nes", None) is None  # still two
+    assert load_register("2017").lookup("Snaasa", "Nord-Trøndelag") == "1736"
+
+
 def test_nothing_is_read_at_import() -> None:
     code = (
         "import scraper.municipalities as m; "
@@ -223,6 +233,11 @@ def test_a_shared_name_gives_every_candidate(
         ("Nes (Akershus)", "2019", "0236 Nes (Akershus)"),
         ("Bø (Telemark)", None, "0821 Bø (Telemark)"),  # the newest era that had it
         ("Nes (Akershus)", None, "3228 Nes (Akershus)"),
+        ("Bø i Telemark", "2019", "0821 Bø (Telemark)"),
+        ("Os i Hordaland", "2017", "1243 Os (Hordaland)"),
+        ("Herøy (Nordl.)", "2020", "1818 Herøy (Nordland)"),
+        ("Herøy, Møre og Romsdal", "2024", "1515 Herøy (Møre og Romsdal)"),
+        ("Våler i Viken", "2020", "3018 Våler (Viken)"),
     ],
 )
 def test_a_qualified_name_gives_one(query: str, era: str | None, expected: str) -> None:
