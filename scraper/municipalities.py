@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TypeVar
 
 from scraper.norsk import fold, fold_loosely, normalize_space
 
@@ -47,6 +48,7 @@ _IN_COUNTY = re.compile(r"^(.+?)\s+i\s+(.+)$", re.IGNORECASE)
 _COUNTY_SUFFIXES = ("fylkeskommune", "fylke")
 # difflib's similarity below which a name is not worth suggesting ('Fred' is not 'Re').
 _SUGGEST_CUTOFF = 0.7
+_T = TypeVar("_T")
 _MUNICIPALITY_FILES = {
     STRUCTURE_2017: "kommunar-2017.csv",
     STRUCTURE_2018: "kommunar-2018.csv",
@@ -185,6 +187,16 @@ def _county_key(name: str) -> str:
     return key
 
 
+def _find_county(name: str, known: dict[str, _T]) -> _T | None:
+    """The entry for a county name as tables write it, SSB's bilingual form included
+    ('Finnmark - Finnmárku - Finmarkku', 'Trøndelag - Trööndelage')."""
+    for text in (name, *_LANGUAGE_PARTS.split(name)):
+        found = known.get(_county_key(text))
+        if found is not None:
+            return found
+    return None
+
+
 def _read_csv(filename: str) -> list[dict[str, str]]:
     text = resources.files("scraper").joinpath("data", filename).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
@@ -304,7 +316,7 @@ class CountyRegister:
         if text.isdigit():
             number = text.zfill(2)
             return number if number in self.names else None
-        return _county_numbers(self.era).get(_county_key(text))
+        return _find_county(text, _county_numbers(self.era))
 
 
 @lru_cache(maxsize=1)
@@ -360,7 +372,7 @@ def _county_eras() -> dict[str, frozenset[str]]:
 
 def _structures_for_counties(counties: Iterable[str | None]) -> tuple[str, ...]:
     known = _county_eras()
-    sets = [known[key] for key in (_county_key(c) for c in counties if c) if key in known]
+    sets = [found for c in counties if c and (found := _find_county(c, known)) is not None]
     if not sets:
         return STRUCTURES
     common = frozenset.intersection(*sets)

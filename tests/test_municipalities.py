@@ -161,6 +161,10 @@ def test_era_for_year(year: int, era: str | None) -> None:
         ("Oslo", ["03", "03", "03", "03", "03"]),
         ("5", [None, None, "05", "05", "05"]),
         ("Bergen", [None, None, None, None, None]),
+        # SSB's official bilingual county names from 2024
+        ("Finnmark - Finnmárku - Finmarkku", ["56", None, "20", "20", "20"]),
+        ("Troms - Romsa - Tromssa", ["55", None, "19", "19", "19"]),
+        ("Trøndelag - Trööndelage", ["50", "50", "50", "50", None]),
     ],
 )
 def test_county_register_per_era(name: str, numbers: list[str | None]) -> None:
@@ -184,6 +188,12 @@ def test_county_register_per_era(name: str, numbers: list[str | None]) -> None:
         (["Viken", "Vestland", "Troms og Finnmark"], [], 2025, "2020"),
         (["Buskerud", "Telemark", "Finnmark", "Vestland", "Agder"], [], 2022, "2024"),
         (["Østfold", "Innlandet"], [], None, "2024"),
+        (
+            ["Nordland - Nordlánnda", "Finnmark - Finnmárku - Finmarkku", "Vestland"],
+            [],
+            2022,
+            "2024",
+        ),
         (["Oslo", "Rogaland"], [], 2022, "2020"),  # no evidence: the request year's era
         (["Oslo", "Rogaland"], [], 2025, "2024"),
         (["Oslo", "Rogaland"], [], None, "2020"),
