@@ -64,9 +64,11 @@ def test_fixture_is_well_formed(name: str) -> None:
 def test_column_sums_in_expected_json_equal_the_cells(name: str) -> None:
     tree = LexborHTMLParser((REAL / name).read_text(encoding="utf-8"))
     for table, want in zip(tree.css("main article table"), EXPECTED[name]["tables"], strict=True):
-        headers = [_text(th) for th in table.css("thead th")]
+        trs = table.css("tr")
+        head = next(tr for tr in trs if tr.css("th") and not tr.css("td"))
+        headers = [_text(th) for th in head.css("th")]
         assert headers == want["headers"]
-        body = [[_text(td) for td in tr.css("td")] for tr in table.css("tbody tr")]
+        body = [[_text(td) for td in tr.css("td")] for tr in trs if tr.css("td")]
         totals = [r for r in body if r[0] == (want["totals_row"] or [None])[0]]
         rows = [r for r in body if r not in totals]
         assert sum(want["rows"].values()) == len(rows)
@@ -109,8 +111,11 @@ def test_statements_and_key_figures_are_in_the_text(name: str) -> None:
     assert entry["key_figures"] == [f for s in entry["statements"] for f in s["key_figures"]]
 
 
-def test_the_2017_county_table_has_its_known_real_values() -> None:
-    table = EXPECTED["2017-03-06-anmodning-og-vedtak.html"]["tables"][0]
+@pytest.mark.parametrize(
+    "name", ["2017-03-06-anmodning-og-vedtak.html", "2017-03-06-anmodning-og-vedtak-xtable.html"]
+)
+def test_the_2017_county_table_has_its_known_real_values(name: str) -> None:
+    table = EXPECTED[name]["tables"][0]
     assert table["shape"] == "county" and table["rows"] == {"county": 19}
     sums = [
         (c["measure"], c["year"], c["sum_total"], c["sum_minors"]) for c in table["columns"][1:]
