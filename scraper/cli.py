@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import shlex
-import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from scraper import __version__
-from scraper.errors import ExitCode, ImdiWatchError, InputError, ParseError
+from scraper.console import program_name, retarget, run_guarded
+from scraper.console import say as _say
+from scraper.console import setup_logging as _setup_logging
+from scraper.errors import ExitCode, InputError, ParseError
 
 if TYPE_CHECKING:
     from scraper.config import Config
@@ -46,42 +45,6 @@ class _State:
 
             self._config = load_config(self.config_path)
         return self._config
-
-
-def program_name() -> str:
-    """How to run this imdi-watch again, for the commands it prints (help, hints, the demo).
-
-    `./imdi-watch` says how it was typed ($IMDI_WATCH_PROG); an installed script on PATH is
-    `imdi-watch`, one off PATH its absolute path; `python -m scraper` is that interpreter's.
-    """
-    wrapper = os.environ.get("IMDI_WATCH_PROG")
-    if wrapper:
-        return shlex.quote(wrapper)
-    argv0 = sys.argv[0] if sys.argv else ""
-    if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "scraper":
-        return f"{shlex.quote(sys.executable)} -m scraper"
-    if Path(argv0).name != "imdi-watch":
-        return "imdi-watch"  # called in-process (tests, embedding): the documented name
-    found = shutil.which("imdi-watch")
-    if found and Path(found).resolve() == Path(argv0).resolve():
-        return "imdi-watch"
-    return shlex.quote(str(Path(argv0).absolute()))
-
-
-def retarget(text: str) -> str:
-    """`text` with each command line for the user (`imdi-watch check`, "  imdi-watch log -n 5")
-    naming the command actually running, so it works as printed, e.g. from a clone."""
-    program = program_name()
-    if program == "imdi-watch":
-        return text
-    return _COMMAND_LINE.sub(lambda m: m.group(1) + program, text)
-
-
-# `imdi-watch` where a command starts: in backticks, at a line's start, after `&&`, `||`, `;`,
-# `|` or `$`, or before an option or a command name (not in prose like "what imdi-watch reads")
-_COMMAND_LINE = re.compile(
-    r"(`|^[ \t]*|(?:&&|\|\||;|\||\$) )imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))", re.MULTILINE
-)
 
 
 class _Group(click.Group):
@@ -132,43 +95,6 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool)
         ctx.exit(0)
     ctx.obj = _State(config_path, debug)
     _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
-
-
-def _setup_logging(level: int, *, json_lines: bool = False) -> None:
-    """Diagnostics to stderr, one line each; results go to stdout."""
-    handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("imdi-watch: %(levelname)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
-    logging.getLogger("httpcore").setLevel(max(level, logging.WARNING))
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        data.update(getattr(record, "fields", {}))
-        return json.dumps(data, ensure_ascii=False, default=str)
-
-
-def _say(text: str, *, err: bool = False) -> None:
-    """A line for people: control characters shown as escapes (`report.visible`), never obeyed."""
-    if not text.isprintable():  # the common case needs no import
-        from scraper.report import visible
-
-        text = visible(text)
-    click.echo(text, err=err)
 
 
 def json_option(func: F) -> F:
@@ -319,67 +245,11 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     Exit codes: 0 ok, 1 new revision (with --exit-code), 2 bad config, 3 fetch/parse/store
     failure, 4 another check holds the lock.
     """
-    from scraper.pipeline import check_all
+    from scraper.console import run_check
 
-    config = state.config
-    with _open_store(state) as store:
-        results = check_all(
-            config.pages,
-            store=store,
-            settings=config.fetch,
-            now=_now,
-            lock_wait_s=config.store.lock_wait_s,
-            plan=lambda found: _plan_notifications(config, store, found),
-            send=lambda messages: _send_notifications(state, messages, store),
-        )
-    if as_json:
-        _emit_json([r.to_dict() for r in results])
-    elif not quiet:
-        for result in results:
-            _print_check(result)
-    for result in results:
-        if result.error:
-            click.echo(f"imdi-watch: error: {result.target.name}: {result.error}", err=True)
-    if any(r.outcome == "error" for r in results):
-        sys.exit(int(ExitCode.FAILURE))
-    if exit_code and any(r.outcome == "new-revision" for r in results):
-        sys.exit(int(ExitCode.CHANGED))
-
-
-def _print_check(result: CheckResult) -> None:
-    from scraper.norsk import format_number
-
-    facts = []
-    if result.status is not None:
-        facts.append(f"HTTP {result.status}")
-    if result.bytes is not None:
-        facts.append(f"{format_number(result.bytes)} bytes")
-    if result.elapsed_ms is not None:
-        facts.append(f"{result.elapsed_ms} ms")
-    if result.revision_id is not None:
-        facts.append(f"revision {result.revision_id}")
-    details = f" ({', '.join(facts)})" if facts else ""  # an error before any response has none
-    click.echo(f"{result.target.name}: {result.outcome}{details}")
-    if result.outcome == "new-revision" and result.page is not None:
-        from scraper.report import render_changes
-
-        if result.previous_page is None:
-            from scraper.report import render_page
-
-            click.echo(render_page(result.page, color=_color()), nl=False)
-        else:
-            click.echo(
-                render_changes(
-                    result.previous_page,
-                    result.page,
-                    result.changes,
-                    format="text",
-                    old_label=f"revision {result.previous_revision_id}",
-                    new_label=f"revision {result.revision_id}",
-                    color=_color(),
-                ),
-                nl=False,
-            )
+    code = run_check(state.config, quiet=quiet, as_json=as_json, exit_code=exit_code)
+    if code:
+        sys.exit(code)
 
 
 @cli.command()
@@ -933,23 +803,6 @@ def _write_output(text: str, output: str | None) -> None:
 # --- run and notify --------------------------------------------------------------------------
 
 
-def _plan_notifications(config: Config, store: Store, results: list[CheckResult]) -> list[Any]:
-    """What a check's results call for; nothing (and no import) when no target is configured."""
-    from scraper.notify import plan_notifications, read_notification_urls
-
-    if not read_notification_urls(config.notify):
-        return []
-    return plan_notifications(results, store=store, after_failures=config.notify.after_failures)
-
-
-def _send_notifications(state: _State, messages: Sequence[Any], store: Store) -> None:
-    """Send and record; a failed notification is logged, never an error of the check."""
-    from scraper.notify import read_notification_urls, send_notifications
-
-    urls = read_notification_urls(state.config.notify)
-    send_notifications(list(messages), urls=urls, now=_now(), store=store)
-
-
 @cli.command()
 @click.option(
     "--log-format",
@@ -1038,6 +891,7 @@ def _make_check_once(state: _State, store: Store, client: Any) -> Callable[[], l
     """One check of every page for `run`, on the monitor's store and client."""
     from contextlib import nullcontext
 
+    from scraper.console import plan_notifications, send_notifications
     from scraper.pipeline import check_all
 
     config = state.config
@@ -1050,8 +904,8 @@ def _make_check_once(state: _State, store: Store, client: Any) -> Callable[[], l
             now=_now,
             lock_wait_s=config.store.lock_wait_s,
             clients=lambda: nullcontext(client),
-            plan=lambda found: _plan_notifications(config, store, found),
-            send=lambda messages: _send_notifications(state, messages, store),
+            plan=lambda found: plan_notifications(config, store, found),
+            send=lambda messages: send_notifications(config, messages, store),
         )
 
     return check_once
@@ -1260,37 +1114,21 @@ class _Progress:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; our own errors become one line on stderr and a documented exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        cli.main(args=argv, prog_name=program_name(), standalone_mode=False)
-    except ImdiWatchError as exc:
-        if debug:
-            raise
-        _say(f"imdi-watch: error: {retarget(str(exc))}", err=True)
-        sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        click.echo("imdi-watch: aborted", err=True)
-        sys.exit(130)
-    except click.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else program_name()
-        _say(f"imdi-watch: error: {exc.format_message()} (see {command} --help)", err=True)
-        sys.exit(int(ExitCode.USAGE))
-    except click.ClickException as exc:
-        _say(f"imdi-watch: error: {exc.format_message()}", err=True)
-        sys.exit(int(ExitCode.USAGE))
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("imdi-watch: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
-    except Exception as exc:  # a bug: still one line, the traceback only with --debug
-        if debug:
-            raise
-        _say(
-            f"imdi-watch: internal error: {type(exc).__name__}: {exc} "
-            "(run again with --debug for the traceback, and please report it)",
-            err=True,
-        )
-        sys.exit(int(ExitCode.FAILURE))
-    sys.exit(0)
+
+    def invoke() -> None:
+        try:
+            cli.main(args=argv, prog_name=program_name(), standalone_mode=False)
+        except click.exceptions.Abort:
+            click.echo("imdi-watch: aborted", err=True)
+            sys.exit(130)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else program_name()
+            _say(f"imdi-watch: error: {exc.format_message()} (see {command} --help)", err=True)
+            sys.exit(int(ExitCode.USAGE))
+        except click.ClickException as exc:
+            _say(f"imdi-watch: error: {exc.format_message()}", err=True)
+            sys.exit(int(ExitCode.USAGE))
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
+    run_guarded(invoke, debug=debug)

@@ -6,7 +6,7 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from scraper.cli import main
+from scraper.__main__ import main
 
 
 @dataclass(frozen=True)

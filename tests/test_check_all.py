@@ -37,6 +37,7 @@ def write_pages(tmp_path: Path, pages: list[tuple[str, str]], **fetch: object) -
     settings = {"max_attempts": 1, "read_timeout_s": 5, "connect_timeout_s": 2, **fetch}
     lines += ["[fetch]", *(f"{key} = {toml(value)}" for key, value in settings.items()), ""]
     lines += ["[store]", 'path = "store/imdi-watch.db"', 'snapshots = "snapshots"']
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -245,3 +246,122 @@ def test_config_concurrency_must_be_a_positive_integer(tmp_path: Path) -> None:
         f"imdi-watch: error: {config}: [fetch].concurrency must be at least 1, got 0\n",
     )
     assert load_config(write_pages(tmp_path, [("p", "http://127.0.0.1:9/")])).fetch.concurrency == 4
+
+
+# --- TLS only where it is needed -------------------------------------------------------------
+
+
+@pytest.fixture
+def https_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https:// page on 127.0.0.1 with a self-signed certificate, and that certificate."""
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = PAGE_A if self.path == "/oppmoding" else b"not here\n"
+            self.send_response(200 if self.path == "/oppmoding" else 404)
+            self.send_header("Content-Type", HTML["Content-Type"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/oppmoding", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_check_all_https_page_is_verified_with_the_ca_bundle_made_on_first_use(
+    tmp_path: Path, https_url: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = https_url
+    config = write_pages(tmp_path, [("tls", url)])
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    refused = run_cli("--config", str(config), "check", "--quiet")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # what httpx trusts besides certifi's bundle
+    trusted = run_cli("--config", str(config), "check", "--quiet")
+    assert (refused.code, trusted.code) == (3, 0), trusted.err
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.err
+    assert [row[:3] for row in stored_fetches(tmp_path)] == [
+        ("tls", "error", None),
+        ("tls", "new-revision", 200),
+    ]
+
+
+# --- the lean `check` and the click CLI agree ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "lean"),
+    [
+        (["check"], {}),
+        (["--config", "c.toml", "-v", "check", "-q", "--exit-code"],
+         {"config_path": "c.toml", "verbose": True, "quiet": True, "exit_code": True}),
+        (["--config=c.toml", "--debug", "check", "--json"],
+         {"config_path": "c.toml", "debug": True, "as_json": True}),
+        (["check", "--help"], None),
+        (["check", "--quiet", "extra"], None),
+        (["--config"], None),
+        (["--config", "check"], None),  # "check" is the config's path; no command: click's turn
+        (["log", "-n", "5"], None),
+        (["--version"], None),
+    ],
+)  # fmt: skip
+def test_console_takes_only_a_plain_check_and_leaves_the_rest_to_click(
+    args: list[str], lean: dict[str, object] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scraper.console import parse_check_args
+
+    monkeypatch.delenv("IMDI_WATCH_CONFIG", raising=False)
+    defaults = {"config_path": None, "debug": False, "verbose": False, "quiet": False,
+                "as_json": False, "exit_code": False}  # fmt: skip
+    assert parse_check_args(args) == (None if lean is None else {**defaults, **lean})
+
+
+def test_console_check_and_the_click_check_answer_alike(
+    tmp_path: Path, http_server: LoopbackServer
+) -> None:
+    import contextlib
+    import io
+
+    from scraper.cli import main as click_main
+
+    http_server.route("/gone", Reply(404, b"gone\n"))
+    lean_config = write_pages(tmp_path / "lean", [("gone", http_server.url("/gone"))])
+    lean = run_cli("--config", str(lean_config), "check")
+    click_config = write_pages(tmp_path / "click", [("gone", http_server.url("/gone"))])
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        pytest.raises(SystemExit) as exited,
+    ):
+        click_main(["--config", str(click_config), "check"])
+    assert (exited.value.code, out.getvalue(), err.getvalue()) == (lean.code, lean.out, lean.err)
+    assert (lean.code, lean.out, lean.err) == (
+        3,
+        "gone: error (HTTP 404)\n",
+        f"imdi-watch: error: gone: GET {http_server.url('/gone')}: HTTP 404 Not Found\n",
+    )
