@@ -11,7 +11,7 @@ import csv
 import difflib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -249,13 +249,17 @@ def _eras(era: str | None) -> tuple[str, ...]:
     return STRUCTURES if era is None else (_check_era(era),)
 
 
-def resolve(query: str, *, era: str | None = None) -> list[Municipality]:
+def resolve(
+    query: str, *, era: str | None = None, among: Collection[str] | None = None
+) -> list[Municipality]:
     """Every municipality `query` may mean: one is an answer, several an ambiguity, none a miss.
 
     A number ('0301', '301', or '1515 Herøy' as `label` writes it) means that number; a name is
     matched as people type it ('Aalesund', 'aurskog holand', 'Guovdageaidnu', 'Nes (Ak.)').
     With an era, only that era's register is asked; without one, the newest era that knows the
-    query answers (2024, then 2020, 2019, 2018, 2017), so a list never mixes eras.
+    query answers (2024, then 2020, 2019, 2018, 2017), so a list never mixes eras. `among`
+    keeps only those numbers (say, the ones a store holds for a page): 'Nes' among 2020 numbers
+    is 3034 or 3040, not 2024's 3228. No number names two different places in two eras.
     """
     text = normalize_space(query)
     if not text:
@@ -267,6 +271,8 @@ def resolve(query: str, *, era: str | None = None) -> list[Municipality]:
             found = register.find_number(numbered.group(1), numbered.group(2))
         else:
             found = register.find_name(text)
+        if among is not None:
+            found = [m for m in found if m.number in among]
         if found:
             return found
     return []
@@ -279,8 +285,11 @@ def describe_ambiguity(query: str, candidates: Sequence[Municipality]) -> str:
     return f"{normalize_space(query)} is {listed}: give the number"
 
 
-def suggest(query: str, n: int = 3, *, era: str | None = None) -> list[Municipality]:
-    """The municipalities whose names come nearest `query` ('Berg' → Bergen …), best first."""
+def suggest(
+    query: str, n: int = 3, *, era: str | None = None, among: Collection[str] | None = None
+) -> list[Municipality]:
+    """The municipalities whose names come nearest `query` ('Berg' → Bergen …), best first;
+    `among` as for `resolve`."""
     key = fold_loosely(query)
     if not key or n <= 0:
         return []
@@ -288,7 +297,10 @@ def suggest(query: str, n: int = 3, *, era: str | None = None) -> list[Municipal
     for structure in _eras(era):  # newest first: a name keeps its newest era's municipalities
         register = load_register(structure)
         for name_key, numbers in register.name_keys().items():
-            pool.setdefault(name_key, [register.by_number[number] for number in numbers])
+            if among is not None:
+                numbers = [number for number in numbers if number in among]
+            if numbers:
+                pool.setdefault(name_key, [register.by_number[number] for number in numbers])
     exact = [key] if key in pool else []
     # A name begun is a strong hint ('Fred' → Fredrikstad) that difflib's ratio rates low.
     begun = sorted((k for k in pool if len(key) >= 3 and k.startswith(key) and k != key), key=len)

@@ -283,6 +283,30 @@ def test_without_an_era_the_newest_era_that_knows_the_name_answers() -> None:
     assert resolve("Berg", era="2020") == []
 
 
+def test_among_keeps_the_numbers_a_store_holds() -> None:
+    numbers_2020 = set(load_register("2020").by_number)
+    assert labels(resolve("Nes", among=numbers_2020)) == [
+        "3034 Nes (Viken)",
+        "3040 Nesbyen (Viken)",
+    ]
+    assert labels(resolve("Aalesund", among=numbers_2020)) == ["1507 Ålesund (Møre og Romsdal)"]
+    assert labels(resolve("Kautokeino", among={"5430", "0301"})) == [
+        "5430 Guovdageaidnu - Kautokeino (Troms og Finnmark)"
+    ]
+    assert resolve("Berg", among=numbers_2020) == []
+    assert labels(suggest("Berg", among=numbers_2020)) == ["4601 Bergen (Vestland)"]
+    assert labels(resolve("0301", among={"0301"})) == ["0301 Oslo (Oslo)"]
+    assert resolve("0301", among={"4601"}) == []
+
+
+def test_no_number_names_two_places_in_two_eras() -> None:
+    for old in ("2017", "2018", "2019"):
+        for new in ("2020", "2024"):
+            before, after = load_register(old).by_number, load_register(new).by_number
+            for number in before.keys() & after.keys():
+                assert resolve(before[number].name.split(" (")[0], era=new, among={number}), number
+
+
 def test_describe_ambiguity_names_each_candidate_with_number_and_county() -> None:
     assert (
         describe_ambiguity("Herøy", resolve("Herøy", era="2020"))
