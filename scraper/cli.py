@@ -5,13 +5,14 @@ Heavy modules are imported inside the commands that use them, so `imdi-watch che
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -53,14 +54,13 @@ class _Group(click.Group):
     def get_help(self, ctx: click.Context) -> str:
         return retarget(super().get_help(ctx))
 
-    def command(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("cls", _Command)
-        return super().command(*args, **kwargs)
-
 
 class _Command(click.Command):
     def get_help(self, ctx: click.Context) -> str:
         return retarget(super().get_help(ctx))
+
+
+_Group.command_class = _Command
 
 
 @click.group(
@@ -97,8 +97,35 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool)
     _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
 
 
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+def output_options(*formats: str) -> Callable[[F], F]:
+    """The one spelling of output choices, shared by every reporting command: `--json`, plus
+    `--format` where there are more formats than text and JSON (`--json` = `--format json`).
+    The command receives `as_json` (text or JSON only) or `fmt` (the format chosen)."""
+
+    def decorate(func: F) -> F:
+        if formats == ("text", "json"):
+            return click.option(
+                "--json", "as_json", is_flag=True, help="Print JSON instead of text."
+            )(func)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, fmt: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and fmt not in (None, "json"):
+                raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
+            return func(*args, fmt="json" if as_json else fmt or formats[0], **kwargs)
+
+        decorated = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(formats),
+            help=f"Output format: {', '.join(formats)} (default: {formats[0]}).",
+        )(click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(wrapper))
+        return cast(F, decorated)
+
+    return decorate
+
+
+json_option = output_options("text", "json")
 
 
 def _record(record: Any) -> dict[str, Any]:
@@ -109,6 +136,11 @@ def _record(record: Any) -> dict[str, Any]:
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _echo_report(text: str) -> None:
+    """A rendered report (report.py has escaped what it scraped), as it is."""
+    click.echo(text, nl=False)
 
 
 # --- parse -----------------------------------------------------------------------------------
@@ -331,33 +363,38 @@ def _resolve_revision(state: _State, store: Store, ref: str | None) -> RevisionR
 @cli.command()
 @click.argument("revision", required=False)
 @click.option("--county", help="Only this county (fylke), e.g. Vestland.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text")
-@json_option
+@output_options("text", "json", "csv")
 @click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
 @click.pass_obj
-def show(
-    state: _State, revision: str | None, county: str | None, fmt: str, as_json: bool, as_csv: bool
-) -> None:
+def show(state: _State, revision: str | None, county: str | None, fmt: str, as_csv: bool) -> None:
     """Show the municipal table at a revision (default: the latest).
 
     REVISION is a revision id or a date (the revision current on that day).
-    A blank cell stays blank; 0 is 0.
+    A blank cell stays blank; 0 is 0. CSV is `export`'s: for spreadsheets, æøå and "0301" intact.
 
     \b
     Examples:
       imdi-watch show
       imdi-watch show 2021-11-12 --county Vestland
-      imdi-watch show 3 --csv > oppmoding.csv
+      imdi-watch show --county Vestland --csv > vestland.csv
     """
-    fmt = "json" if as_json else "csv" if as_csv else fmt
+    if as_csv:
+        if fmt not in ("text", "csv"):
+            raise click.UsageError(f"--csv and --format {fmt} disagree: give one of them")
+        fmt = "csv"
     with _open_store(state, create=False) as store:
         record = _resolve_revision(state, store, revision)
         rows = store.figures(record.id, county=county)
     if county and not rows:
         raise InputError(f"no rows for county {county!r} in revision {record.id}")
+    if fmt == "csv":
+        from scraper.export import TABLE_COLUMNS, render_csv, table_records
+
+        _write_output(render_csv(table_records(rows), TABLE_COLUMNS), None)
+        return
     from scraper.report import render_rows
 
-    click.echo(render_rows(record, rows, format=fmt, color=_color()), nl=False)
+    _echo_report(render_rows(record, rows, format=fmt, color=_color()))
 
 
 @cli.command()
@@ -379,11 +416,13 @@ def history(state: _State, municipality: str, as_json: bool) -> None:
     if not found:
         raise InputError(f"no municipality matches {municipality!r} in any stored revision")
     if as_json:
-        _emit_json([{"revision": _record(rev), "row": row.to_dict()} for rev, row in found])
+        from scraper.report import history_to_dict
+
+        _emit_json(history_to_dict(found))
         return
     from scraper.report import render_history
 
-    click.echo(render_history(found, color=_color()), nl=False)
+    _echo_report(render_history(found, color=_color()))
 
 
 @cli.command()
@@ -439,11 +478,11 @@ def ingest(
     else:
         for name, result in results:
             suffix = f" (revision {result.revision_id})" if result.revision_id else ""
-            click.echo(f"{name}: {result.outcome}{suffix}")
+            _say(f"{name}: {result.outcome}{suffix}")
     failed = [r for _, r in results if r.error]
     for name, result in results:
         if result.error:
-            click.echo(f"imdi-watch: error: {name}: {result.error}", err=True)
+            _say(f"imdi-watch: error: {name}: {result.error}", err=True)
     if failed:
         sys.exit(int(ExitCode.FAILURE))
 
@@ -534,9 +573,7 @@ def rebuild(state: _State, output: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("old", required=False, metavar="[A]")
 @click.argument("new", required=False, metavar="[B]")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json", "csv"]), default="text"
-)
+@output_options("text", "markdown", "json", "csv")
 @click.pass_obj
 def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
     """Say exactly what changed between two revisions.
@@ -556,7 +593,12 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
 
     (old_page, old_label), (new_page, new_label) = _diff_sides(state, old, new)
     changes = diff_pages(old_page, new_page)
-    click.echo(
+    if fmt == "csv":
+        from scraper.export import CHANGE_COLUMNS, change_records, render_csv
+
+        _write_output(render_csv(change_records(changes), CHANGE_COLUMNS), None)
+        return
+    _echo_report(
         render_changes(
             old_page,
             new_page,
@@ -565,8 +607,7 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
             old_label=old_label,
             new_label=new_label,
             color=_color() and fmt == "text",
-        ),
-        nl=False,
+        )
     )
 
 
@@ -694,7 +735,7 @@ def serve(state: _State, host: str, port: int, store_path: str | None) -> None:
         _require_store(db_path, state.config)
     datasette = make_datasette(db_path)
     sock = bind_socket(host, port)
-    click.echo(f"imdi-watch: serving {db_path} at {served_url(sock)} (Ctrl-C to stop)", err=True)
+    _say(f"imdi-watch: serving {db_path} at {served_url(sock)} (Ctrl-C to stop)", err=True)
     run_server(datasette, sock)
 
 
@@ -728,9 +769,7 @@ def feed(state: _State, limit: int, output: str | None) -> None:
 
 @cli.command()
 @click.argument("revision", required=False)
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
-)
+@output_options("csv", "json")
 @click.option("--history", is_flag=True, help="Every figure of every revision, one row each.")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.pass_obj
@@ -844,7 +883,7 @@ def run(state: _State, log_format: str, max_checks: int | None) -> None:
         validate_targets(urls, settings=config.notify)
     targets = [redact_url(url) for url in urls]
     level = logging.DEBUG if state.debug else logging.INFO
-    _setup_logging(level, json_lines=log_format == "json")
+    _setup_logging(level, json_lines=log_format == "json", timestamps=True)
     log = logging.getLogger("scraper.run")
 
     stop = threading.Event()
@@ -953,7 +992,7 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
             _emit_json([{"target": redact_url(url)} for url in urls])
         else:
             for url in urls:
-                click.echo(redact_url(url))
+                _say(redact_url(url))
         return
     message = build_test_message(version=__version__)
     deliveries = [deliver(message, url) for url in urls]
@@ -962,7 +1001,7 @@ def notify(state: _State, send_test: bool, as_json: bool) -> None:
     else:
         for d in deliveries:
             reason = f": {d.error}" if d.error else ""
-            click.echo(f"{d.target}: {d.outcome} ({d.attempts} attempt(s)){reason}")
+            _say(f"{d.target}: {d.outcome} ({d.attempts} attempt(s)){reason}")
     if any(d.outcome != "sent" for d in deliveries):
         sys.exit(int(ExitCode.FAILURE))
 
@@ -1044,14 +1083,12 @@ def backfill(
     if as_json:
         _emit_json(summary.to_dict())
     else:
-        click.echo(summary.summary_line())
+        _say(summary.summary_line())
     for item in summary.items:
         if item.error:
-            click.echo(
-                f"imdi-watch: warning: capture {item.capture.timestamp}: {item.error}", err=True
-            )
+            _say(f"imdi-watch: warning: capture {item.capture.timestamp}: {item.error}", err=True)
     if too_early := summary.count(Status.TOO_EARLY):
-        click.echo(
+        _say(
             f"imdi-watch: note: {too_early} {'capture' if too_early == 1 else 'captures'} older "
             "than the page's latest stored fetch "
             f"({summary.latest}) skipped: a history only grows forward; backfill into a new "
@@ -1099,7 +1136,7 @@ class _Progress:
     def advance(self, line: str | None) -> None:
         if self._bar is None:
             if line is not None and self.enabled:
-                click.echo(line)
+                _say(line)
             return
         self._bar.advance(line)
 

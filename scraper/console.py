@@ -90,18 +90,65 @@ def write(text: str, *, err: bool = False) -> None:
     stream.flush()
 
 
-def setup_logging(level: int, *, json_lines: bool = False) -> None:
-    """Diagnostics to stderr, one line each; results go to stdout."""
+def setup_logging(level: int, *, json_lines: bool = False, timestamps: bool = False) -> None:
+    """Diagnostics to stderr, one line each (led by an ISO time with `timestamps`, as `run`
+    logs); results go to stdout."""
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("imdi-watch: %(levelname)s: %(message)s"))
+        handler.setFormatter(TextFormatter(timestamps=timestamps))
+    # A wait (for the lock, before a retry) is one line on a terminal even without -v: a person
+    # watching should not think it hangs. Logs (not a terminal) keep their level.
+    notices = level > logging.INFO and _stderr_is_terminal()
+    handler.addFilter(_Threshold(level, notices=notices))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.INFO if notices else level)
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     logging.getLogger("httpcore").setLevel(max(level, logging.WARNING))
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Threshold(logging.Filter):
+    """The chosen level, and records marked `notice` (waits) when `notices` is on."""
+
+    def __init__(self, level: int, *, notices: bool) -> None:
+        super().__init__()
+        self.level = level
+        self.notices = notices
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or (self.notices and getattr(record, "notice", False))
+
+
+class TextFormatter(logging.Formatter):
+    """`imdi-watch: WARNING: …`, control characters escaped (a URL or an HTTP reason phrase in a
+    message comes from a server); a notice (a wait) without its level; with `timestamps`, led by
+    the UTC time."""
+
+    def __init__(self, *, timestamps: bool = False) -> None:
+        super().__init__("imdi-watch: %(levelname)s: %(message)s")
+        self.timestamps = timestamps
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if getattr(record, "notice", False):
+            text = f"imdi-watch: {record.getMessage()}"
+        if not text.isprintable():
+            from scraper.report import visible
+
+            text = "\n".join(visible(line) for line in text.split("\n"))
+        if self.timestamps:
+            moment = datetime.fromtimestamp(record.created, UTC)
+            text = f"{moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')} {text}"
+        return text
 
 
 class JsonFormatter(logging.Formatter):

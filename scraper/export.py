@@ -1,5 +1,6 @@
-"""Exports for spreadsheets and scripts: the municipal table at a revision, and every figure of
-every revision in long form, as CSV (UTF-8 with BOM, CRLF) or JSON. Pure: rows in, text out.
+"""Exports for spreadsheets and scripts: the municipal table at a revision, every figure of every
+revision in long form, and a list of changes, as CSV or JSON. The one CSV writer (`render_csv`:
+UTF-8 with BOM, CRLF, text quoted, formula-safe) is here. Pure: rows in, text out.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scraper.models import FIGURE_FIELDS, Row
+from scraper.models import FIGURE_FIELDS, Change, Row
 
 EXPORT_FORMATS = ("csv", "json")
 TABLE_COLUMNS: tuple[str, ...] = ("municipality", "municipality_number", "county", *FIGURE_FIELDS)
@@ -17,7 +18,14 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "revision_id", "seen", "updated", "municipality", "municipality_number", "county", "field",
     "value",
 )  # fmt: skip
+CHANGE_COLUMNS: tuple[str, ...] = (
+    "kind", "county", "municipality", "municipality_number", "field", "old", "new", "delta",
+    "section",
+)  # fmt: skip
 CSV_BOM = "\ufeff"
+# A cell starting with one of these is a formula to Excel and LibreOffice ("=HYPERLINK(…)",
+# "+1+1", "-2+3", "@SUM(…)"; tab and CR are how some of them are smuggled past a first check).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Record = dict[str, Any]
 
@@ -67,6 +75,19 @@ def history_records(revisions: Iterable[RevisionRows]) -> list[Record]:
     ]
 
 
+def change_records(changes: Iterable[Change]) -> list[Record]:
+    """A diff's changes, one record each; a row's figures (old/new of an added or removed row)
+    become JSON text in their cell."""
+    records = []
+    for change in changes:
+        record = change.to_dict()
+        for side in ("old", "new"):
+            if isinstance(record[side], dict | list):
+                record[side] = json.dumps(record[side], ensure_ascii=False, separators=(",", ":"))
+        records.append(record)
+    return records
+
+
 def render_records(
     records: Sequence[Mapping[str, Any]], columns: Sequence[str], *, format: str
 ) -> str:
@@ -90,7 +111,9 @@ def render_csv(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> 
 
     UTF-8 with a BOM (Excel reads BOM-less CSV as the ANSI code page) and CRLF line ends. Every
     text cell is quoted and numbers are not, so "0301" is marked as text for tools that honour
-    quotes (LibreOffice's "Format quoted field as text"); a blank cell is empty, unlike a 0.
+    quotes (LibreOffice's "Format quoted field as text"); a blank cell is empty, unlike a 0. A
+    text cell that a spreadsheet would run as a formula (`FORMULA_START`) gets a leading `'`,
+    which shows the text as it is; numbers, negative ones too, stay numbers.
     """
     lines = [",".join(_csv_cell(name) for name in columns)]
     lines += [",".join(_csv_cell(record.get(name)) for name in columns) for record in records]
@@ -104,4 +127,7 @@ def _csv_cell(value: Any) -> str:
         return str(int(value))
     if isinstance(value, int | float):
         return str(value)
-    return '"' + str(value).replace('"', '""') + '"'
+    text = str(value)
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    return '"' + text.replace('"', '""') + '"'

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from scraper import retry
 from scraper.config import NotifySettings
 from scraper.errors import ConfigError
 from scraper.models import Outcome
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MASK = "***"
 ATTEMPTS = 3
 BACKOFF_S = 0.5  # then 1 s: a receiver that hiccups gets a second and a third chance
+MAX_BACKOFF_S = 30.0
 # kinds of notification, as stored in notifications.kind
 KINDS = ("first-revision", "new-revision", "failing", "recovered", "test")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
@@ -120,7 +122,8 @@ def validate_targets(urls: Sequence[str], *, settings: NotifySettings) -> None:
 def _known_schemes() -> set[str]:
     import apprise
 
-    return {str(scheme).lower() for scheme in apprise.NotificationManager().schemas()}
+    manager = apprise.NotificationManager()  # type: ignore[no-untyped-call]
+    return {str(scheme).lower() for scheme in manager.schemas()}  # type: ignore[no-untyped-call]
 
 
 def _origin_of(url: str, settings: NotifySettings) -> str:
@@ -414,7 +417,12 @@ def deliver(
             return Delivery(message.kind, target, "sent", attempt)
         error = scrub(lines[-1] if lines else "not delivered", [url])
         if attempt < attempts:
-            sleep(backoff_s * 2 ** (attempt - 1))
+            wait_s = retry.backoff_s(attempt, base_s=backoff_s, max_s=MAX_BACKOFF_S)
+            retry.announce_retry(
+                f"notification to {target}", error, wait_s=wait_s, attempt=attempt,
+                attempts=attempts,
+            )  # fmt: skip
+            sleep(wait_s)
     return Delivery(message.kind, target, "failed", attempts, error)
 
 

@@ -65,7 +65,7 @@ class CheckResult:
             "updated": self.page.updated if self.page else None,
             "changes": len(self.changes),
             "broken": self.broken,
-            "warnings": [w.code for w in self.page.warnings] if self.page else [],
+            "warnings": [w.to_dict() for w in self.page.warnings] if self.page else [],
             "error": self.error,
         }
 

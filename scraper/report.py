@@ -1,4 +1,5 @@
-"""Renderings of changes for people and programs: text (plain or coloured), Markdown, JSON and CSV.
+"""Renderings for people and programs: text (plain or coloured), Markdown and JSON (CSV is
+export.render_csv, the one CSV writer).
 
 The only rich user, and only for `color=True`: plain text is built here as lines of styled spans,
 so `check` never pays rich's import. Scraped text never becomes markup (rich Text objects only).
@@ -6,7 +7,6 @@ so `check` never pays rich's import. Scraped text never becomes markup (rich Tex
 
 from __future__ import annotations
 
-import csv
 import difflib
 import io
 import json
@@ -17,11 +17,7 @@ from typing import Any
 from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Page
 from scraper.norsk import format_date, format_number
 
-FORMATS = ("text", "markdown", "json", "csv")
-CSV_COLUMNS = (
-    "kind", "county", "municipality", "municipality_number", "field", "old", "new", "delta",
-    "section",
-)  # fmt: skip
+FORMATS = ("text", "markdown", "json")
 # diff.py's BROKEN_REVISION: the warning that stands in for the rows of a broken revision.
 BROKEN_REVISION = "broken-revision"
 BLANK = "(blank)"
@@ -67,7 +63,7 @@ def render_changes(
     new_label: str | None = None,
     color: bool = False,
 ) -> str:
-    """The changes from `old` to `new` (None: the first revision) as text, markdown, json or csv.
+    """The changes from `old` to `new` (None: the first revision) as text, markdown or json.
 
     Example: render_changes(a, b, diff_pages(a, b), format="text") starts with
     "Sist oppdatert 12.11.2021 → 19.11.2021 · 8 figures changed in 5 municipalities · …".
@@ -84,8 +80,6 @@ def render_changes(
             "changes": [change.to_dict() for change in changes],
         }
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    if format == "csv":
-        return _render_csv(changes)
     raise ValueError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
 
 
@@ -521,7 +515,7 @@ def _markdown_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-# --- json and csv ----------------------------------------------------------------------------
+# --- json --------------------------------------------------------------------------------
 
 
 def _meta(page: Page, label: str | None) -> dict[str, Any]:
@@ -533,24 +527,6 @@ def _meta(page: Page, label: str | None) -> dict[str, Any]:
         "fingerprint": page.fingerprint,
         "label": label,
     }
-
-
-def _render_csv(changes: Sequence[Change]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for change in changes:
-        data = change.to_dict()
-        writer.writerow([_csv_cell(data[column]) for column in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
 
 
 # --- small words -----------------------------------------------------------------------------
@@ -680,7 +656,7 @@ def render_page(page: Page, *, color: bool = False) -> str:
 
 
 def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool = False) -> str:
-    """The table at one revision: text grouped by county, JSON, or CSV (blank = empty cell)."""
+    """The table at one revision: text grouped by county, or JSON (blank = null)."""
     if format == "json":
         return (
             json.dumps(
@@ -690,16 +666,6 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
             )
             + "\n"
         )
-    if format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["municipality", "municipality_number", "county", *FIGURE_FIELDS])
-        for row in rows:
-            writer.writerow(
-                [row.municipality or "", row.municipality_number or "", row.county or ""]
-                + ["" if v is None else v for v in row.figures().values()]
-            )
-        return buffer.getvalue()
     lines: list[Line] = [
         [(f"Revision {revision.id} · {revision.title or '(no title)'}", "heading")],
         [
@@ -813,10 +779,56 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
 
 
 def record_to_dict(record: Any) -> dict[str, Any]:
-    """A store record as JSON-ready data (nested dataclasses as dicts, enums as strings)."""
-    from dataclasses import asdict
+    """A store record as JSON-ready data: nested records as objects, enums as strings, and a
+    type's own `to_dict` where it has one, so a warning is `{"code", "message", …}` everywhere."""
+    data = _jsonable(record)
+    assert isinstance(data, dict)
+    return data
 
-    return json.loads(json.dumps(asdict(record), default=str, ensure_ascii=False))
+
+def _jsonable(value: Any) -> Any:
+    from dataclasses import fields, is_dataclass
+    from enum import Enum
+
+    if value is None or isinstance(value, bool | int | float | str):
+        return value.value if isinstance(value, Enum) else value
+    if isinstance(value, Enum):
+        return value.value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _jsonable(to_dict())
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return str(value)
+
+
+def history_to_dict(found: Sequence[tuple[Any, Any]]) -> dict[str, Any]:
+    """`history --json`: the municipality once, then its figures in each revision, oldest first
+    (the text's order); a revision is named by id and dates, not repeated whole."""
+    ordered = sorted(found, key=lambda pair: pair[0].id)
+    latest = ordered[-1][1]
+    return {
+        "municipality": {
+            "name": latest.municipality,
+            "municipality_number": latest.municipality_number,
+            "county": latest.county,
+        },
+        "revisions": [
+            {
+                "revision": revision.id,
+                "first_seen": revision.first_seen,
+                "updated": revision.updated,
+                "municipality": row.municipality,
+                "county": row.county,
+                "figures": row.figures(),
+            }
+            for revision, row in ordered
+        ],
+    }
 
 
 class ProgressBar:

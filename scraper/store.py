@@ -475,12 +475,21 @@ def lock_store(db_path: Path, *, wait_s: float) -> Iterator[None]:
         raise StoreError(_os_message(exc, lock_path)) from exc
     try:
         deadline = time.monotonic() + wait_s
+        waited = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 remaining = deadline - time.monotonic()
+                if not waited and remaining > 0:
+                    waited = True
+                    log.info(
+                        "waiting up to %g s for the lock on %s (another check holds it)",
+                        wait_s,
+                        lock_path,
+                        extra={"notice": True},
+                    )
                 if remaining <= 0:
                     raise LockBusy(
                         f"another imdi-watch check holds the lock on {lock_path} "

@@ -479,7 +479,14 @@ def test_check_json_shape(watch: Watch) -> None:
         "updated": "2021-11-19",
         "changes": 20,
         "broken": None,
-        "warnings": ["missing-name"],
+        "warnings": [  # the one warning shape, as in parse --json and log --json
+            {
+                "code": "missing-name",
+                "message": "row 144 (Rogaland) has figures but no municipality name",
+                "row": 144,
+                "county": "Rogaland",
+            }
+        ],
         "error": None,
     }
 

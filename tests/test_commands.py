@@ -63,7 +63,8 @@ def first_line(result: CliResult) -> str:
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # export's dialect: BOM, CRLF
+    return list(csv.DictReader(io.StringIO(text[1:], newline="")))
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -237,15 +238,16 @@ def test_show_csv_keeps_blank_empty_zero_as_zero_and_leading_zeros(two: Cli) -> 
     result = two("show", "1", "--csv")
 
     assert result.code == 0
-    lines = result.out.splitlines()
+    lines = result.out.removeprefix("\ufeff").split("\r\n")
     assert lines[0] == (
-        "municipality,municipality_number,county,requested,minors,minors_15_18,minors_under_15"
+        '"municipality","municipality_number","county","requested","minors","minors_15_18",'
+        '"minors_under_15"'
     )
-    assert len(lines) == 357
-    assert "Risør,4201,Agder,13,,," in lines  # blank in revision 1
-    assert "Sortland,1870,Nordland,20,0,0,0" in lines
-    assert "Oslo,0301,Oslo,225,6,6,0" in lines
-    assert ",,Rogaland,30,,," in lines  # the row without a name
+    assert len(lines) == 358 and lines[-1] == ""
+    assert '"Risør","4201","Agder",13,,,' in lines  # blank in revision 1
+    assert '"Sortland","1870","Nordland",20,0,0,0' in lines
+    assert '"Oslo","0301","Oslo",225,6,6,0' in lines
+    assert ',,"Rogaland",30,,,' in lines  # the row without a name
     by_name = {row["municipality"]: row for row in csv_rows(result.out)}
     assert by_name["Oslo"]["municipality_number"] == "0301"
 
@@ -280,9 +282,12 @@ def test_history_alesund_finds_alesund_in_every_revision(two: Cli) -> None:
 
     assert result.code == 0
     found = json.loads(result.out)
-    assert [(e["revision"]["id"], e["row"]["municipality"]) for e in found] == [
-        (2, "Ålesund"),
+    assert found["municipality"] == {
+        "name": "Ålesund", "municipality_number": "1507", "county": "Møre og Romsdal",
+    }  # fmt: skip
+    assert [(e["revision"], e["municipality"]) for e in found["revisions"]] == [
         (1, "Ålesund"),
+        (2, "Ålesund"),
     ]
     text = two("history", "ALESUND")
     assert text.code == 0
@@ -294,11 +299,15 @@ def test_history_by_number_0301(two: Cli) -> None:
 
     found = json.loads(result.out)
     assert [
-        (e["revision"]["id"], e["row"]["municipality"], e["row"]["requested"]) for e in found
+        (e["revision"], e["updated"], e["municipality"], e["figures"]["requested"])
+        for e in found["revisions"]
     ] == [
-        (2, "Oslo", 215),
-        (1, "Oslo", 225),
+        (1, "2021-11-12", "Oslo", 225),
+        (2, "2021-11-19", "Oslo", 215),
     ]
+    assert list(found["revisions"][0]) == [
+        "revision", "first_seen", "updated", "municipality", "county", "figures",
+    ]  # fmt: skip
     text = two("history", "301")
     assert text.code == 0 and text.out.startswith("Oslo (0301, Oslo)")
 
@@ -333,7 +342,7 @@ def test_reparse_reports_counts_and_keeps_figures(two: Cli) -> None:
 
 def golden(suffix: str, old_label: str | None, new_label: str | None) -> str:
     """The golden a → revised report as the CLI prints it with these labels."""
-    text = (GOLDEN / f"a-to-revised.{suffix}").read_text(encoding="utf-8")
+    text = (GOLDEN / f"a-to-revised.{suffix}").read_bytes().decode("utf-8")  # CSV keeps CRLF
     if suffix == "txt" and old_label:
         first, rest = text.split("\n", 1)
         return f"{first}\n{old_label} → {new_label}\n{rest}"

@@ -80,7 +80,9 @@ def test_demo_store_answers_the_commands_it_suggests(tmp_path: Path, nowhere: Pa
     log = run_cli("--config", config, "log", "--json")
     assert log.code == 0 and len(json.loads(log.out)["revisions"]) == 3
     history = run_cli("--config", config, "history", "Bergen", "--json")
-    found = {(e["revision"]["id"], e["row"]["requested"]) for e in json.loads(history.out)}
+    found = {
+        (e["revision"], e["figures"]["requested"]) for e in json.loads(history.out)["revisions"]
+    }
     assert found == {(2, 182), (3, 192)}
     diff = run_cli("--config", config, "diff", "2021-11-12", "2021-11-19")
     assert diff.code == 0 and "Bergen" in diff.out
