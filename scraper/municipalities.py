@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import TypeVar
 
@@ -211,7 +211,7 @@ def _extra_names() -> dict[tuple[str, str], list[str]]:
     return extra
 
 
-@lru_cache(maxsize=len(STRUCTURES))
+@cache  # one per era (the default call is a key of its own): a few hundred rows each
 def load_register(structure: str = STRUCTURE_2020) -> Register:
     """The register of one era ('2017', '2018', '2019', '2020' or '2024')."""
     era = _check_era(structure)
