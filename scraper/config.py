@@ -41,6 +41,12 @@ SETTINGS: dict[str, dict[str, Setting]] = {
         "contact": Setting(str, "", "e-mail or URL put in the User-Agent, so IMDi can reach you"),
         "ignore_robots": Setting(bool, False, "fetch even where robots.txt disallows (logged)"),
         "concurrency": Setting(int, 4, "pages fetched at once (never more than 2 per host)", 1),
+        "deadline_s": Setting(
+            (int, float),
+            120.0,
+            "most seconds one page's fetch may take, retries and waits included",
+            0.001,
+        ),
     },
     "store": {
         "path": Setting(str, "store/imdi-watch.db", "the SQLite database, relative to this file"),
@@ -84,6 +90,7 @@ class FetchSettings:
     contact: str
     ignore_robots: bool
     concurrency: int
+    deadline_s: float
 
 
 @dataclass(frozen=True, slots=True)
