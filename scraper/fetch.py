@@ -619,7 +619,7 @@ def _wait_s(
     (random() == 0.5 gives the nominal wait); both capped at max_backoff_s."""
     if retry_after_s is not None:
         return min(retry_after_s, settings.max_backoff_s)
-    nominal = settings.backoff_s * 2 ** min(attempt - 1, 60)
+    nominal = settings.backoff_s * 2.0 ** min(attempt - 1, 60)
     return min(nominal * (0.5 + random()), settings.max_backoff_s)
 
 
