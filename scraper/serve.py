@@ -225,7 +225,7 @@ def build_metadata(database: str, *, source_url: str = DEFAULT_URL) -> dict[str,
         ),
         **credit,
         "about": "imdi-watch",
-        "plugins": {PLUGIN_NAME: {"database": database}},
+        "plugins": {PLUGIN_NAME: {"database": database}, **dashboard_plugins(database)},
         "databases": {
             database: {
                 "description_html": (
@@ -255,6 +255,7 @@ def make_datasette(db_path: Path, *, source_url: str = DEFAULT_URL) -> Datasette
     db_path = Path(db_path)
     _check_store(db_path)
     _register_plugin()
+    _register_dashboard_functions()
     return Datasette(
         files=[str(db_path)],
         metadata=build_metadata(db_path.stem, source_url=source_url),
@@ -340,6 +341,38 @@ def _register_plugin() -> None:
             return [(r"^/changes\.atom$", _feed_route)]
 
     pm.register(Plugin(), name=PLUGIN_NAME)
+
+
+# --- the dashboard (scraper/dashboard.py holds its charts) ------------------------------------
+
+
+def dashboard_plugins(database: str) -> dict[str, Any]:
+    """datasette-dashboards' part of the metadata: the dashboard at /-/dashboards/imdi-watch."""
+    from scraper.dashboard import PLUGIN, dashboard_config
+
+    return {PLUGIN: dashboard_config(database)}
+
+
+def _register_dashboard_functions() -> None:
+    """The SQL functions of the dashboard's queries (norsk_number, norsk_date)."""
+    from datasette import hookimpl
+    from datasette.plugins import pm
+
+    from scraper.dashboard import SQL_FUNCTIONS
+
+    name = f"{PLUGIN_NAME}-dashboard"
+    if pm.get_plugin(name) is not None:
+        return
+
+    class DashboardFunctions:
+        __name__ = name
+
+        @hookimpl
+        def prepare_connection(self, conn: sqlite3.Connection) -> None:
+            for function, implementation in SQL_FUNCTIONS.items():
+                conn.create_function(function, 1, implementation, deterministic=True)
+
+    pm.register(DashboardFunctions(), name=name)
 
 
 def _fold_or_none(text: str | None) -> str | None:

@@ -18,6 +18,7 @@ LAYERS = {
     "municipalities": 1, "config": 1, "retry": 1,
     "fetch": 2, "parse": 2, "diff": 2, "store": 2, "report": 2, "export": 2,
     "pipeline": 3,
+    "dashboard": 3,
     "schedule": 4, "notify": 4, "serve": 4, "backfill": 4,
     "demo": 5, "console": 5,
     "cli": 6,
