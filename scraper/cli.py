@@ -420,9 +420,11 @@ def history(state: _State, municipality: str, as_json: bool) -> None:
 
         _emit_json(history_to_dict(found))
         return
-    from scraper.report import render_history
+    from scraper.report import render_history, render_history_sparkline
 
     _echo_report(render_history(found, color=_color()))
+    if sys.stdout.isatty():  # for people at a terminal: the request at a glance
+        _echo_report(render_history_sparkline(found))
 
 
 @cli.command()

@@ -735,6 +735,45 @@ def render_history(found: Sequence[tuple[Any, Any]], *, color: bool = False) -> 
     return _render(lines, color=color)
 
 
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60  # the newest values a sparkline in `history` shows; older ones become "…"
+
+
+def render_sparkline(values: Sequence[int | None]) -> str:
+    """One block per value, from the smallest (▁) to the largest (█); a blank is a gap (a
+    space), never the lowest block. Equal values sit in the middle (▄)."""
+    known = [value for value in values if value is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
+    top = len(SPARK_BLOCKS) - 1
+    blocks = []
+    for value in values:
+        if value is None:
+            blocks.append(" ")
+        elif high == low:
+            blocks.append(SPARK_BLOCKS[top // 2])
+        else:
+            blocks.append(SPARK_BLOCKS[round((value - low) * top / (high - low))])
+    return "".join(blocks)
+
+
+def render_history_sparkline(found: Sequence[tuple[Any, Any]]) -> str:
+    """The request of `history`'s rows as a sparkline, oldest first: 'requested ▁█ 182 → 192'."""
+    values: list[int | None] = [row.requested for _, row in reversed(found)]
+    shown = render_sparkline(values[-SPARK_WIDTH:])
+    if len(values) > SPARK_WIDTH:
+        shown = "…" + shown
+    known = [value for value in values if value is not None]
+    if not known:
+        ends = BLANK
+    elif len(known) == 1:
+        ends = format_number(known[0])
+    else:
+        ends = f"{format_number(known[0])} → {format_number(known[-1])}"
+    return f"{FIGURE_LABELS['requested']} {shown}  {ends}\n"
+
+
 def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool = False) -> str:
     """Fetches and revisions, newest first."""
     lines: list[Line] = [[(f"Fetches (newest {len(fetches)})", "heading")]]
