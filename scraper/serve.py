@@ -259,7 +259,7 @@ def make_datasette(db_path: Path, *, source_url: str = DEFAULT_URL) -> Datasette
     return Datasette(
         files=[str(db_path)],
         metadata=build_metadata(db_path.stem, source_url=source_url),
-        settings={"default_page_size": 100, "sql_time_limit_ms": 3000},
+        settings={"default_page_size": 100, "sql_time_limit_ms": 3000, **dashboard_settings()},
         version_note=f"imdi-watch {__version__}",
     )
 
@@ -351,6 +351,13 @@ def dashboard_plugins(database: str) -> dict[str, Any]:
     from scraper.dashboard import PLUGIN, dashboard_config
 
     return {PLUGIN: dashboard_config(database)}
+
+
+def dashboard_settings() -> dict[str, Any]:
+    """Room for a chart's rows: the national series of 1 000 revisions is ~1 800 points."""
+    from scraper.dashboard import MAX_ROWS
+
+    return {"max_returned_rows": MAX_ROWS}
 
 
 def _register_dashboard_functions() -> None:
