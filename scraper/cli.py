@@ -319,9 +319,16 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     click.echo(render_log(fetches, revisions, color=_color()), nl=False)
 
 
-def _page_id(state: _State, store: Store) -> int:
-    """The page read commands look at: the config's first page (or the store's only one)."""
+def _page_id(state: _State, store: Store, name: str | None = None) -> int:
+    """The page read commands look at: the one named, else the config's first page (or the
+    store's only one)."""
     pages = store.pages()
+    if name is not None:
+        for page in pages:
+            if page.name == name:
+                return page.id
+        known = ", ".join(sorted(p.name for p in pages)) or "none yet"
+        raise InputError(f"{store.db_path}: no page named {name!r} (pages: {known})")
     wanted = state.config.pages[0].url
     for page in pages:
         if page.url == wanted:
@@ -399,30 +406,42 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
 
 @cli.command()
 @click.argument("municipality")
+@click.option("--page", "page_name", help="The page (its name in the config); default: the first.")
 @json_option
 @click.pass_obj
-def history(state: _State, municipality: str, as_json: bool) -> None:
-    """One municipality's figures across all revisions, by name or number.
+def history(state: _State, municipality: str, page_name: str | None, as_json: bool) -> None:
+    """One municipality's figures in every revision of one page, oldest first, by number or name.
 
-    Case and accents do not matter: "alesund" finds Ålesund.
+    A municipality is its number: a name that two municipalities share is refused with both
+    ("Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number").
+    Case and accents do not matter ("alesund" finds Ålesund); across the 2024 reform the old
+    and new numbers are one municipality.
 
     \b
     Examples:
       imdi-watch history Bergen
-      imdi-watch history 0301 --json
+      imdi-watch history 1818 --json
+      imdi-watch history Oslo --page bosettingstall
     """
+    from scraper.municipalities import ambiguity_message, match_names
+
     with _open_store(state, create=False) as store:
-        found = store.history(municipality)
-    if not found:
-        raise InputError(f"no municipality matches {municipality!r} in any stored revision")
+        page_id = _page_id(state, store, page_name)
+        candidates = match_names(municipality, store.area_names(page_id))
+        if len(candidates) > 1:
+            raise InputError(ambiguity_message(municipality, candidates))
+        if not candidates:
+            raise InputError(f"no municipality matches {municipality!r} in any stored revision")
+        (candidate,) = candidates
+        found = store.area_history(page_id, candidate.numbers)
     if as_json:
         from scraper.report import history_to_dict
 
-        _emit_json(history_to_dict(found))
+        _emit_json(history_to_dict(candidate, found))
         return
     from scraper.report import render_history, render_history_sparkline
 
-    _echo_report(render_history(found, color=_color()))
+    _echo_report(render_history(candidate, found, color=_color()))
     if sys.stdout.isatty():  # for people at a terminal: the request at a glance
         _echo_report(render_history_sparkline(found))
 

@@ -7,24 +7,31 @@ then by name and county; a revision that looks broken is reported as one warning
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from scraper.models import (
     FIGURE_FIELDS,
     HEADLINE_FIELDS,
+    LEVELS,
+    PARTS,
     Change,
     ChangeKind,
+    Headline,
+    KeyFigure,
     Page,
     PageWarning,
     Row,
     Section,
-    Totals,
+    Series,
+    request_table,
+    series_field,
 )
 from scraper.municipalities import numbers_2020_to_2024
-from scraper.norsk import fold
+from scraper.norsk import fold, split_sentences
+from scraper.statements import make_statement
 
 # The code of the warning-added change that stands in for all row changes of a broken revision.
 # report.py spells the same string (it must not import this module).
@@ -33,9 +40,9 @@ BROKEN_REVISION = "broken-revision"
 SIMILAR_SENTENCE = 0.6
 SIMILAR_HEADING = 0.6
 
-# A sentence ends at . ! ? before a capital, digit, quote or bullet: "innan 19. november" is one.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"«(•A-ZÆØÅ0-9])")
 _FIELD_ORDER = {name: index for index, name in enumerate(FIGURE_FIELDS)}
+_PART_ORDER = {name: index for index, name in enumerate(PARTS)}
+_LEVEL_ORDER = {name: index for index, name in enumerate(LEVELS)}
 _ROW_KIND_ORDER = {
     ChangeKind.ROW_REMOVED: 0, ChangeKind.RENAMED: 1, ChangeKind.FIGURE: 2, ChangeKind.ROW_ADDED: 3,
 }  # fmt: skip
@@ -45,18 +52,24 @@ _COLLATE = str.maketrans({"æ": "{", "ø": "|", "å": "}"})
 def diff_pages(old: Page, new: Page) -> list[Change]:
     """Every difference between two revisions, in report order.
 
-    Order: updated, title, year, language, headline, totals, warnings, rows (by county, then
-    municipality, then figure field), text. When `is_broken(old, new)` has a reason, rows and
-    totals are not compared: a `warning-added` change with field "broken-revision" and the
-    reason as `new` stands in for them, and text changes list only sentences added or changed.
-    A switch of written standard (nn ↔ nb) is one `language` change plus one `text` change with
-    field "summary" ("7 of 7 sections re-worded"), not a change per sentence.
+    Order: updated, title, year, language, headline, key figures, totals, warnings, series added
+    or removed, figures (by measure and year, then county, municipality and part), statements,
+    text. When `is_broken(old, new)` has a reason, figures and totals are not compared: a
+    `warning-added` change with field "broken-revision" and the reason as `new` stands in for
+    them, and text changes list only sentences added or changed. A printed total that does not
+    add up is a `sum-mismatch` warning, never a reason to hide the figures. A switch of written
+    standard (nn ↔ nb) is one `language` change plus one `text` change with field "summary"
+    ("7 of 7 sections re-worded"), not a change per sentence.
 
-    Row changes carry the new row's municipality, number and county (the old row's for
-    row-removed); figure deltas are None when either side is blank; row-added/row-removed hold
-    the row's figures as a dict in `new`/`old`. Text changes have field "sentence" (old None:
-    added, new None: removed), or "heading" for a re-worded heading; `section` is the heading
-    (None for the lead, before the first heading).
+    Figure changes are keyed by (area, series): the area by level and number (across the 2024
+    reform), else by name and county; the series by (measure, year, part), carried in
+    `change.series`. `field` names the series: "requested", "minors", … for the request of the
+    page's year, else "decision_2023", "request_2016_minors" …. Deltas are None when either
+    side is blank; row-added/row-removed hold the area's figures as a dict in `new`/`old`. A
+    sentence whose words stay and whose numbers change is one `statement` change (values as
+    lists; `delta` when one number changed); other text changes have field "sentence" (old
+    None: added, new None: removed), or "heading" for a re-worded heading; `section` is the
+    heading (None for the lead, before the first heading).
     """
     changes: list[Change] = []
     for kind, old_value, new_value in (
@@ -71,13 +84,13 @@ def diff_pages(old: Page, new: Page) -> list[Change]:
         before, after = getattr(old.headline, name), getattr(new.headline, name)
         if before != after:
             changes.append(Change(ChangeKind.HEADLINE, name, before, after, _delta(before, after)))
+    changes += _diff_key_figures(old, new)
 
     broken = is_broken(old, new)
-    if broken is None:
-        changes += _diff_totals(old.totals, new.totals)
+    figures = diff_figures(old, new) if broken is None else []
+    changes += [c for c in figures if c.kind is ChangeKind.TOTALS]
     changes += _diff_warnings(old, new, broken)
-    if broken is None:
-        changes += diff_rows(old.rows, new.rows)
+    changes += [c for c in figures if c.kind is not ChangeKind.TOTALS]
 
     if old.language and new.language and old.language != new.language:
         reworded = _count_reworded(old.sections, new.sections)
@@ -90,22 +103,34 @@ def diff_pages(old: Page, new: Page) -> list[Change]:
         text = diff_sections(old.sections, new.sections)
         if broken is not None:  # a cut-off page "removes" every sentence after the cut
             text = [change for change in text if change.new is not None]
-        changes += text
+        changes += _statements_of(text)
     return changes
 
 
 def is_broken(old: Page, new: Page) -> str | None:
-    """Why the new revision looks broken or redesigned, or None when it looks like a revision."""
-    old_codes = {w.code for w in old.warnings}
-    new_codes = {w.code for w in new.warnings}
-    if "no-table" in new_codes and "no-table" not in old_codes:
+    """Why the new revision looks broken or redesigned, or None when it looks like a revision:
+    the tables are gone, most rows are gone, or every series changed within the same year."""
+    if old.has_table and not new.has_table:
         return "the table is gone"
-    if old.rows and len(new.rows) * 2 < len(old.rows):
-        return f"lost most rows: {len(new.rows)} of {len(old.rows)} left"
-    if "sum-mismatch" in new_codes and "sum-mismatch" not in old_codes:
-        fields = [w.details.get("field", "?") for w in new.warnings if w.code == "sum-mismatch"]
-        return f"the rows no longer add up to the totals ({', '.join(map(str, fields))})"
+    old_count, new_count = _main_area_count(old), _main_area_count(new)
+    if old_count and new_count * 2 < old_count:
+        return f"lost most rows: {new_count} of {old_count} left"
+    old_keys = {s.key for s in old.all_series if s.measure != "unknown"}
+    new_keys = {s.key for s in new.all_series if s.measure != "unknown"}
+    if old_keys and new.has_table and not old_keys & new_keys and old.year == new.year:
+        gone = ", ".join(s.label() for s in old.all_series if s.key in old_keys - new_keys)
+        return f"every series is gone ({gone})"
     return None
+
+
+def _main_area_count(page: Page) -> int:
+    """Areas at the page's finest level: municipalities where it has them, else counties."""
+    counts = {"municipality": 0, "county": 0}
+    for table in page.tables:
+        for area in table.areas:
+            if area.level in counts:
+                counts[area.level] += 1
+    return counts["municipality"] or counts["county"]
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -200,38 +225,171 @@ def _fallback_key(row: Row, nameless_seen: dict[str, int]) -> tuple[Any, ...]:
     return (None, county, ordinal)
 
 
-def diff_rows(old_rows: Sequence[Row], new_rows: Sequence[Row]) -> list[Change]:
-    """Figure, renamed, row-added and row-removed changes, sorted by county, municipality, field."""
-    pairs, removed, added = match_rows(old_rows, new_rows)
+@dataclass
+class _Places:
+    """The areas of one level across a page's tables, merged by identity: the matching key
+    (a Row, as `match_rows` takes them) and the area's values by series key."""
+
+    rows: list[Row]
+    values: list[dict[tuple[str, int | None, str], int | None]]
+
+
+def _places(page: Page) -> dict[str, _Places]:
+    by_level: dict[str, _Places] = {}
+    index: dict[tuple[Any, ...], int] = {}
+    for table in page.tables:
+        for area in table.areas:
+            places = by_level.setdefault(area.level, _Places([], []))
+            if area.number:
+                identity: tuple[Any, ...] = (area.level, area.number)
+            elif area.name is not None:
+                identity = (area.level, fold(area.name), fold(area.county or ""))
+            else:  # a nameless line is never merged with another
+                identity = (area.level, None, len(places.rows))
+            at = index.get(identity)
+            if at is None or any(s.key in places.values[at] for s in table.series):
+                index[identity] = at = len(places.rows)
+                # A county line is named and grouped by its own name.
+                county = area.name if area.level == "county" else area.county
+                places.rows.append(Row(area.name, county, area.number))
+                places.values.append({})
+            for series, value in zip(table.series, area.values, strict=True):
+                places.values[at][series.key] = value
+    return by_level
+
+
+def diff_figures(old: Page, new: Page) -> list[Change]:
+    """Series added or removed, then figure, renamed, row-added, row-removed and totals changes
+    of the series both pages have, in report order."""
+    old_series = {s.key: s for s in old.all_series}
+    new_series = {s.key: s for s in new.all_series}
+    common = [key for key in new_series if key in old_series]
+    group_rank: dict[tuple[str, int | None], int] = {}
+    for key in new_series:
+        group_rank.setdefault(key[:2], len(group_rank))
+    changes: list[Change] = []
+    for key, series in old_series.items():
+        if key not in new_series:
+            changes.append(_series_change(ChangeKind.SERIES_REMOVED, old, series))
+    for key, series in new_series.items():
+        if key not in old_series:
+            changes.append(_series_change(ChangeKind.SERIES_ADDED, new, series))
+    old_places, new_places = _places(old), _places(new)
     keyed: list[tuple[tuple[Any, ...], Change]] = []
-    for old_index, new_index in pairs:
-        before, after = old_rows[old_index], new_rows[new_index]
-        if before.municipality != after.municipality:
+    for level in LEVELS:
+        before = old_places.get(level, _Places([], []))
+        after = new_places.get(level, _Places([], []))
+        if not before.rows and not after.rows:
+            continue
+        if level == "total":
+            keyed += _diff_totals(before, after, common, new_series, new.year, group_rank)
+            continue
+        pairs, removed, added = match_rows(before.rows, after.rows)
+        for old_index, new_index in pairs:
+            row_old, row_new = before.rows[old_index], after.rows[new_index]
+            values_old, values_new = before.values[old_index], after.values[new_index]
+            if row_old.municipality != row_new.municipality and level == "municipality":
+                keyed.append(_keyed(row_new, level, ChangeKind.RENAMED, "municipality",
+                                    row_old.municipality, row_new.municipality, None, (0,)))  # fmt: skip
+            if row_old.municipality != row_new.municipality and level == "county":
+                keyed.append(_keyed(row_new, level, ChangeKind.RENAMED, "county",
+                                    row_old.municipality, row_new.municipality, None, (0,)))  # fmt: skip
+            for key in common:
+                if key not in values_old and key not in values_new:
+                    continue
+                value_old, value_new = values_old.get(key), values_new.get(key)
+                if value_old != value_new:
+                    series = new_series[key]
+                    rank = (group_rank[key[:2]],)
+                    keyed.append(_keyed(row_new, level, ChangeKind.FIGURE,
+                                        series_field(series, new.year), value_old, value_new,
+                                        series, rank))  # fmt: skip
+        for index in removed:
+            row = before.rows[index]
+            figures = _figure_dict(before.values[index], old_series, old.year)
             keyed.append(
-                _keyed(
-                    after,
-                    ChangeKind.RENAMED,
-                    "municipality",
-                    before.municipality,
-                    after.municipality,
-                )
+                _keyed(row, level, ChangeKind.ROW_REMOVED, None, figures, None, None, (0,))
             )
-        for name in FIGURE_FIELDS:
-            old_value, new_value = getattr(before, name), getattr(after, name)
-            if old_value != new_value:
-                keyed.append(_keyed(after, ChangeKind.FIGURE, name, old_value, new_value))
-    for index in removed:
-        row = old_rows[index]
-        keyed.append(_keyed(row, ChangeKind.ROW_REMOVED, None, row.figures(), None))
-    for index in added:
-        row = new_rows[index]
-        keyed.append(_keyed(row, ChangeKind.ROW_ADDED, None, None, row.figures()))
+        for index in added:
+            row = after.rows[index]
+            figures = _figure_dict(after.values[index], new_series, new.year)
+            keyed.append(_keyed(row, level, ChangeKind.ROW_ADDED, None, None, figures, None, (0,)))
     keyed.sort(key=lambda item: item[0])
-    return [change for _, change in keyed]
+    return changes + [change for _, change in keyed]
+
+
+def diff_rows(old_rows: Sequence[Row], new_rows: Sequence[Row]) -> list[Change]:
+    """Figure, renamed, row-added and row-removed changes between two lists of legacy rows
+    (the request series of one year), sorted by county, municipality, field."""
+
+    def page(rows: Sequence[Row]) -> Page:
+        return Page(None, None, None, None, Headline(), (), (), "", tables=(request_table(rows),))
+
+    return diff_figures(page(old_rows), page(new_rows))
+
+
+def _series_change(kind: ChangeKind, page: Page, series: Series) -> Change:
+    values = [f.value for f in page.figures() if f.series.key == series.key and f.level != "total"]
+    summary = {
+        "figures": len(values),
+        "sum": sum(v or 0 for v in values),
+        "blank": sum(1 for v in values if v is None),
+        "header": series.header,
+    }
+    return Change(
+        kind,
+        series_field(series, page.year),
+        summary if kind is ChangeKind.SERIES_REMOVED else None,
+        summary if kind is ChangeKind.SERIES_ADDED else None,
+        series=series,
+    )
+
+
+def _figure_dict(
+    values: dict[tuple[str, int | None, str], int | None],
+    series: dict[tuple[str, int | None, str], Series],
+    year: int | None,
+) -> dict[str, int | None]:
+    return {series_field(series[key], year): value for key, value in values.items()}
+
+
+def _diff_totals(
+    before: _Places,
+    after: _Places,
+    common: list[tuple[str, int | None, str]],
+    series: dict[tuple[str, int | None, str], Series],
+    year: int | None,
+    group_rank: dict[tuple[str, int | None], int],
+) -> list[tuple[tuple[Any, ...], Change]]:
+    """Totals rows compared series by series (a page prints one totals row per table)."""
+    old_values: dict[tuple[str, int | None, str], int | None] = {}
+    new_values: dict[tuple[str, int | None, str], int | None] = {}
+    for values in before.values:
+        old_values.update(values)
+    for values in after.values:
+        new_values.update(values)
+    keyed = []
+    for key in common:
+        if key not in old_values and key not in new_values:
+            continue
+        value_old, value_new = old_values.get(key), new_values.get(key)
+        if value_old != value_new:
+            change = Change(ChangeKind.TOTALS, series_field(series[key], year), value_old,
+                            value_new, _delta(value_old, value_new), series=series[key],
+                            level="total")  # fmt: skip
+            keyed.append((((group_rank[key[:2]],), -1, _PART_ORDER[key[2]]), change))
+    return keyed
 
 
 def _keyed(
-    row: Row, kind: ChangeKind, field: str | None, old: Any, new: Any
+    row: Row,
+    level: str,
+    kind: ChangeKind,
+    field: str | None,
+    old: Any,
+    new: Any,
+    series: Series | None,
+    rank: tuple[int, ...],
 ) -> tuple[tuple[Any, ...], Change]:
     change = Change(
         kind,
@@ -242,13 +400,17 @@ def _keyed(
         municipality=row.municipality,
         municipality_number=row.municipality_number,
         county=row.county,
+        series=series,
+        level=level,
     )
     key = (
+        rank,
+        _LEVEL_ORDER[level],
         collate(row.county),
         collate(row.municipality),
         row.municipality_number or "",
         _ROW_KIND_ORDER[kind],
-        _FIELD_ORDER.get(field or "", -1),
+        _PART_ORDER[series.part] if series else -1,
     )
     return key, change
 
@@ -266,14 +428,82 @@ def _delta(old: Any, new: Any) -> int | None:
     return None
 
 
-def _diff_totals(old: Totals | None, new: Totals | None) -> list[Change]:
+def _diff_key_figures(old: Page, new: Page) -> list[Change]:
+    """Key figures the headline does not already show (decisions, other years, qualified ones)."""
+
+    def keyed(page: Page) -> dict[tuple[Any, ...], set[tuple[int, str | None]]]:
+        out: dict[tuple[Any, ...], set[tuple[int, str | None]]] = {}
+        for figure in page.key_figures:
+            if _in_headline(figure, page.year):
+                continue
+            out.setdefault(figure.key, set()).add((figure.value, figure.qualifier))
+        return out
+
+    before, after = keyed(old), keyed(new)
     changes = []
-    for name in FIGURE_FIELDS:
-        before = getattr(old, name) if old else None
-        after = getattr(new, name) if new else None
-        if before != after:
-            changes.append(Change(ChangeKind.TOTALS, name, before, after, _delta(before, after)))
+    for key in sorted(before.keys() | after.keys(), key=lambda k: tuple(map(str, k))):
+        old_values, new_values = before.get(key, set()), after.get(key, set())
+        if old_values == new_values:
+            continue
+        old_value = _one(old_values)
+        new_value = _one(new_values)
+        measure, subject, part, year = key
+        changes.append(
+            Change(
+                ChangeKind.KEY_FIGURE,
+                f"{measure}_{subject}" + ("" if part == "total" else f"_{part}"),
+                old_value,
+                new_value,
+                _delta(old_value, new_value),
+                series=Series(measure, year, part),
+            )
+        )
     return changes
+
+
+def _in_headline(figure: KeyFigure, year: int | None) -> bool:
+    return (
+        figure.measure == "request"
+        and figure.qualifier is None
+        and figure.part in ("total", "minors")
+        and figure.year in (year, None)
+    )
+
+
+def _one(values: set[tuple[int, str | None]]) -> Any:
+    if not values:
+        return None
+    if len(values) == 1:
+        ((value, _),) = values
+        return value
+    return sorted(value for value, _ in values)
+
+
+def _statements_of(text: list[Change]) -> list[Change]:
+    """A sentence changed only in its numbers becomes one `statement` change with the values."""
+    out = []
+    for change in text:
+        if change.field == "sentence" and change.old is not None and change.new is not None:
+            before = make_statement(change.section, change.old)
+            after = make_statement(change.section, change.new)
+            if before and after and before.template == after.template:
+                changed = [
+                    (a, b) for a, b in zip(before.values, after.values, strict=True) if a != b
+                ]
+                delta = changed[0][1] - changed[0][0] if len(changed) == 1 else None
+                out.append(
+                    Change(
+                        ChangeKind.STATEMENT,
+                        "statement",
+                        change.old,
+                        change.new,
+                        delta,
+                        section=change.section,
+                    )
+                )
+                continue
+        out.append(change)
+    return out
 
 
 def _diff_warnings(old: Page, new: Page, broken: str | None) -> list[Change]:
@@ -345,21 +575,14 @@ def apply_changes(rows_old: Sequence[Row], changes: Iterable[Change]) -> list[Ro
                 removed.add(id(row))
         elif kind is ChangeKind.ROW_ADDED:
             figures = change.new if isinstance(change.new, dict) else {}
+            legacy = {k: v for k, v in figures.items() if k in _FIELD_ORDER}
             added.append(
-                Row(change.municipality, change.county, change.municipality_number, **figures)
+                Row(change.municipality, change.county, change.municipality_number, **legacy)
             )
     return [row for row in rows if id(row) not in removed] + added
 
 
 # --- text ------------------------------------------------------------------------------------
-
-
-def split_sentences(paragraphs: Iterable[str]) -> list[str]:
-    """The sentences of a section's paragraphs and list items, in reading order."""
-    sentences: list[str] = []
-    for paragraph in paragraphs:
-        sentences += [s for s in _SENTENCE_END.split(paragraph) if s]
-    return sentences
 
 
 def diff_sections(old: Sequence[Section], new: Sequence[Section]) -> list[Change]:

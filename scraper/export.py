@@ -19,8 +19,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "value",
 )  # fmt: skip
 CHANGE_COLUMNS: tuple[str, ...] = (
-    "kind", "county", "municipality", "municipality_number", "field", "old", "new", "delta",
-    "section",
+    "kind", "county", "municipality", "municipality_number", "field", "measure", "year", "part",
+    "old", "new", "delta", "section",
 )  # fmt: skip
 CSV_BOM = "\ufeff"
 # A cell starting with one of these is a formula to Excel and LibreOffice ("=HYPERLINK(…)",
@@ -81,6 +81,7 @@ def change_records(changes: Iterable[Change]) -> list[Record]:
     records = []
     for change in changes:
         record = change.to_dict()
+        record.update(change.series.key_dict() if change.series else {})
         for side in ("old", "new"):
             if isinstance(record[side], dict | list):
                 record[side] = json.dumps(record[side], ensure_ascii=False, separators=(",", ":"))

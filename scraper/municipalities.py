@@ -445,3 +445,93 @@ def numbers_2020_to_2024() -> dict[str, tuple[str, ...]]:
     for row in _read_csv("kommunar-2024.csv"):
         mapping.setdefault(row["kommunenummer_2020"], []).append(row["kommunenummer"])
     return {old: tuple(new) for old, new in mapping.items()}
+
+
+@lru_cache(maxsize=1)
+def county_names() -> dict[str, str]:
+    """Folded county name → county name, for every county of every era since 1972."""
+    names = {fold(r["fylke"]): r["fylke"] for r in _read_csv("fylke-historikk.csv")}
+    for register in (load_register(STRUCTURE_2020), load_register(STRUCTURE_2024)):
+        names.update({fold(county): county for county in register.counties})
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One municipality a query may mean: its numbers (more than one across the 2024 reform),
+    the name and county it is known by."""
+
+    numbers: tuple[str, ...]
+    name: str
+    county: str | None
+
+    def describe(self) -> str:
+        """'1515 Herøy (Møre og Romsdal)', '3040 Nesbyen (Viken)': the official name."""
+        number = self.numbers[-1] if self.numbers else "no number"
+        official = official_name(number) or self.name
+        if _QUALIFIER.search(official) or not self.county:
+            return f"{number} {official}"
+        return f"{number} {official} ({self.county})"
+
+
+def official_name(number: str) -> str | None:
+    """SSB's name for a municipality number of the 2020 or the 2024 structure."""
+    for structure in (STRUCTURE_2024, STRUCTURE_2020):
+        municipality = load_register(structure).by_number.get(number)
+        if municipality is not None:
+            return municipality.name
+    return None
+
+
+def reform_group(number: str) -> set[str]:
+    """A number with its predecessor and successors across the 2024 reform."""
+    group = {number, *numbers_2020_to_2024().get(number, ())}
+    group |= {old for old, news in numbers_2020_to_2024().items() if number in news}
+    return group
+
+
+def match_names(query: str, known: Iterable[tuple[str, str | None, str | None]]) -> list[Candidate]:
+    """The municipalities among `known` (name, number, county) that `query` names: by number
+    ("0301", "301"), else by name, case- and accent-blind, with or without a "(county)"
+    qualifier and by either part of a bilingual name. Municipalities are told apart by number:
+    two numbers joined by the 2024 reform are one municipality, anything else is a second
+    candidate (Herøy is 1515 and 1818)."""
+    known = list(known)
+    text = query.strip()
+    if not text:
+        return []
+    if text.isdigit():
+        number = text.zfill(4)
+        names = {fold(_QUALIFIER.sub("", k[0])) for k in known if k[1] == number}
+        group = reform_group(number)
+        hits = [
+            k
+            for k in known
+            if k[1] == number or (k[1] in group and fold(_QUALIFIER.sub("", k[0])) in names)
+        ]
+    else:
+        key = fold(text)
+        hits = [k for k in known if key in _name_variants([k[0]])]
+    groups: list[tuple[set[str], list[tuple[str, str | None, str | None]]]] = []
+    for hit in hits:
+        number = hit[1]
+        for numbers, members in groups:
+            if number is not None and number in numbers:
+                numbers |= reform_group(number)
+                members.append(hit)
+                break
+        else:
+            groups.append((reform_group(number) if number else set(), [hit]))
+    candidates = []
+    for _, members in groups:
+        numbers = tuple(sorted({m[1] for m in members if m[1]}))
+        latest = max(members, key=lambda m: m[1] or "")
+        candidates.append(Candidate(numbers, latest[0], latest[2]))
+    return candidates
+
+
+def ambiguity_message(query: str, candidates: list[Candidate]) -> str:
+    """'Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number'."""
+    described = [c.describe() for c in candidates]
+    listed = ", ".join(described[:-1]) + f" or {described[-1]}"
+    return f"{query} is {listed}: give the number"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
@@ -196,3 +197,15 @@ def detect_language(text: str, *, declared: str | None = None) -> str | None:
         if lang.startswith(("nb", "no")):
             return "nb"
     return None
+
+
+# A sentence ends at . ! ? before a capital, digit, quote or bullet: "innan 19. november" is one.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"«(•A-ZÆØÅ0-9])")
+
+
+def split_sentences(paragraphs: Iterable[str]) -> list[str]:
+    """The sentences of a section's paragraphs and list items, in reading order."""
+    sentences: list[str] = []
+    for paragraph in paragraphs:
+        sentences += [s for s in _SENTENCE_END.split(paragraph) if s]
+    return sentences

@@ -9,29 +9,37 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scraper.columns import Column, classify_columns, split_pair
 from scraper.errors import ParseError
 from scraper.models import (
-    FIGURE_FIELDS,
     HEADLINE_FIELDS,
+    PART_FIELDS,
+    Area,
+    FigureTable,
     Headline,
+    KeyFigure,
     Page,
     PageWarning,
     Row,
     Section,
+    Series,
     Totals,
+    legacy_rows,
+    series_field,
 )
-from scraper.municipalities import choose_structure, load_register
-from scraper.norsk import NUMBER_PATTERN, detect_language, fold, normalize_space, parse_date
+from scraper.municipalities import choose_structure, county_names, load_register
+from scraper.norsk import detect_language, fold, normalize_space, parse_date
 from scraper.norsk import parse_number as _parse_number
+from scraper.statements import read_key_figures, read_statements
 
 # Bumped whenever a change here can change what is read from a page (stored with each revision).
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 _BOILERPLATE_TAGS = frozenset({
     "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form",
@@ -83,21 +91,20 @@ _LOOKS_LIKE_HTML = re.compile(
     rb"<\s*(?:!doctype|html|head|body|div|p|table|h1|article|main)\b", re.I
 )
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.I)
-_UPDATED = re.compile(r"^\s*sist\s+(?:oppdatert|endra|endret|endret dato)\b", re.I)
+# "Sist oppdatert: 12. november 2021", "Publisert 1.2.2023 | Sist endret 5.3.2023", "Oppdatert:"
+_UPDATED = re.compile(
+    r"^(?:(?:publisert|publ\.)[^|·]*[|·]\s*)?(?:sist\s+)?(?:oppdatert|endra|endret)\b"
+    r"(?:\s+dato)?\s*:?",
+    re.I,
+)
+_UPDATED_IN_HEADING = re.compile(r"\boppdatert\s+(\d{1,2}\.\s*[a-zæøå]+)\s*\)?\s*$", re.I)
 _SITE_SUFFIX = re.compile(r"\s*(?:[|–—-]\s*IMDi\s*$|^\s*IMDi\s*[|–—-]\s*)", re.I)
 _YEAR_IN_TITLE = re.compile(r"\b(?:for|i)\s+(20\d\d)\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
-_NUM = rf"({NUMBER_PATTERN})"
-_HEADLINE_MAIN = re.compile(
-    rf"\bbedt\s+{_NUM}\s+(?:norske\s+)?kommun\w*[^.]*?\b(?:ta\s+imot|busette|bosette)\s+{_NUM}"
-    rf"\s+(?:\w+\s+)?flyktning",
-    re.I,
-)
-_HEADLINE_MINORS = re.compile(
-    rf"\b{_NUM}\s+kommun\w*\s+(?:oppmoda|anmodet|anmoda|bedt)[^.]*?\b{_NUM}\s+(?:einslege|enslige)",
-    re.I,
-)
-_TOTALS_LABELS = frozenset({"sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla"})
+_TOTALS_LABELS = frozenset({
+    "sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla", "samlet",
+    "hele landet", "heile landet", "landet", "norge", "noreg", "totalt for landet", "sum landet",
+})  # fmt: skip
 
 
 def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
@@ -113,50 +120,47 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     title = _read_title(tree, content)
     reader = _TextReader()
     reader.read(content)
-    table = _find_table(content)
-    table_read = _read_table(table) if table is not None else None
+    raw_tables = _read_raw_tables(content)
     plain_text = " ".join(p for s in reader.sections for p in s.paragraphs)
+    headers = [h for raw in raw_tables for h in raw.headers]
     language = detect_language(
-        " ".join(
-            filter(None, [title, plain_text[:4000], *(table_read.header if table_read else ())])
-        ),
-        declared=declared_lang,
+        " ".join(filter(None, [title, plain_text[:4000], *headers])), declared=declared_lang
     )
-    updated = reader.updated or _find_time_datetime(content)
-    headline = _read_headline(plain_text)
-    year = _read_year(title, table_read, plain_text)
+    year = _read_year(title, headers, plain_text)
+    updated = _read_updated(reader, content, year=year)
 
-    rows: tuple[Row, ...] = ()
-    totals: Totals | None = None
     warnings: list[PageWarning] = []
-    if table_read is not None:
-        rows, warnings = _build_rows(table_read, year=year)
-        totals = table_read.totals
+    tables = _read_tables(raw_tables, year=year, warnings=warnings)
+    rows, totals = legacy_rows(tables, year)
+    statements = read_statements(reader.sections)
+    key_figures, unexplained = read_key_figures(reader.sections, page_year=year, page_date=updated)
+    headline = _headline(key_figures, year, warnings)
+    if unexplained:
+        warnings.append(
+            PageWarning(
+                "lead-unread",
+                f"the lead holds {', '.join(unexplained)}, which no key figure explains",
+                {"numbers": unexplained},
+            )
+        )
     warnings += _validate(
-        has_table=table_read is not None, rows=rows, totals=totals, headline=headline,
-        updated=updated,
-    )  # fmt: skip
+        tables=tables, rows=rows, totals=totals, headline=headline, updated=updated
+    )
 
     content_fields: dict[str, Any] = {
         "title": title,
         "language": language,
         "updated": updated,
         "year": year,
-        "headline": headline.to_dict(),
         "sections": [s.to_dict() for s in reader.sections],
-        "rows": [
+        "tables": [
             (
-                r.municipality,
-                r.county,
-                r.municipality_number,
-                r.requested,
-                r.minors,
-                r.minors_15_18,
-                r.minors_under_15,
+                [(s.measure, s.year, s.part, s.header) for s in t.series],
+                [(a.level, a.name, a.number, a.county, a.values) for a in t.areas],
+                t.heading,
             )
-            for r in rows
+            for t in tables
         ],
-        "totals": totals.to_dict() if totals else None,
     }
     return Page(
         title=title,
@@ -165,11 +169,11 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
         year=year,
         headline=headline,
         sections=tuple(reader.sections),
-        rows=rows,
-        totals=totals,
         warnings=tuple(warnings),
         fingerprint=fingerprint_content(content_fields),
-        has_table=table_read is not None,
+        tables=tuple(tables),
+        statements=statements,
+        key_figures=key_figures,
     )
 
 
@@ -285,7 +289,7 @@ class _TextReader:
     """Walks the article, collecting headings, paragraphs and list items in reading order."""
 
     sections: list[Section] = field(default_factory=list)
-    updated: str | None = None
+    updated_dates: list[str] = field(default_factory=list)
     _heading: str | None = None
     _paragraphs: list[str] = field(default_factory=list)
     _inline: list[str] = field(default_factory=list)
@@ -331,9 +335,12 @@ class _TextReader:
         self._inline.clear()
         if not text:
             return
-        if _UPDATED.match(text):
-            self.updated = self.updated or parse_date(text)
-            return
+        match = _UPDATED.match(text) if len(text) < 160 else None
+        if match:
+            found = parse_date(text[match.end() :])
+            if found:
+                self.updated_dates.append(found)
+                return
         if self._bullet_pending:
             text = "• " + text
             self._bullet_pending = False
@@ -349,25 +356,62 @@ class _TextReader:
 def _find_time_datetime(content: LexborNode) -> str | None:
     for node in content.css("time[datetime]"):
         parent_text = normalize_space((node.parent or node).text(deep=True))
-        if _UPDATED.match(parent_text):
+        if _UPDATED.search(parent_text):
             return parse_date(node.attributes.get("datetime") or "")
     return None
 
 
-def _read_headline(text: str) -> Headline:
-    main = _HEADLINE_MAIN.search(text)
-    minors = _HEADLINE_MINORS.search(text)
-    return Headline(
-        municipalities=_parse_number(main.group(1)) if main else None,
-        refugees=_parse_number(main.group(2)) if main else None,
-        minor_municipalities=_parse_number(minors.group(1)) if minors else None,
-        minors=_parse_number(minors.group(2)) if minors else None,
-    )
+def _headline(
+    key_figures: Sequence[KeyFigure], year: int | None, warnings: list[PageWarning]
+) -> Headline:
+    """The lead's four figures for the page's year, from the key figures. Two different values
+    for one of them are reported, and neither is chosen."""
+    wanted = {
+        "municipalities": ("municipalities", "total"),
+        "refugees": ("refugees", "total"),
+        "minor_municipalities": ("municipalities", "minors"),
+        "minors": ("refugees", "minors"),
+    }
+    values: dict[str, int | None] = {}
+    for name, (subject, part) in wanted.items():
+        found = {
+            k.value
+            for k in key_figures
+            if k.measure == "request" and k.subject == subject and k.part == part
+            and (k.year == year or year is None) and k.qualifier is None
+        }  # fmt: skip
+        if len(found) > 1:
+            warnings.append(
+                PageWarning(
+                    "ambiguous-key-figure",
+                    f"the text gives {name} as {' and '.join(map(str, sorted(found)))}",
+                    {"field": name, "values": sorted(found)},
+                )
+            )
+        values[name] = found.pop() if len(found) == 1 else None
+    return Headline(**values)
 
 
-def _read_year(title: str | None, table: _TableRead | None, text: str) -> int | None:
-    """The request year: from the title ("… for 2022"), else the table header, else the lead."""
-    candidates = [title or "", *(table.header if table else ()), text[:400]]
+def _read_updated(reader: _TextReader, content: LexborNode, *, year: int | None) -> str | None:
+    """The latest of the page's update dates: "Sist oppdatert …", "Publisert … | Sist oppdatert
+    …", "Oppdatert: …", a <time> beside such words, "(oppdatert 03. oktober)" in a heading (its
+    year from the page's year)."""
+    dates = list(reader.updated_dates)
+    moment = _find_time_datetime(content)
+    if moment:
+        dates.append(moment)
+    for section in reader.sections:
+        match = _UPDATED_IN_HEADING.search(section.heading or "")
+        if match and year is not None:
+            found = parse_date(f"{match.group(1)} {year}")
+            if found:
+                dates.append(found)
+    return max(dates) if dates else None
+
+
+def _read_year(title: str | None, headers: list[str], text: str) -> int | None:
+    """The page's year: from the title ("… for 2022"), else the table headers, else the lead."""
+    candidates = [title or "", *headers, text[:400]]
     for pattern in (_YEAR_IN_TITLE, _YEAR):
         for candidate in candidates:
             match = pattern.search(candidate)
@@ -376,224 +420,353 @@ def _read_year(title: str | None, table: _TableRead | None, text: str) -> int | 
     return None
 
 
-# --- the table -------------------------------------------------------------------------------
+# --- the tables ------------------------------------------------------------------------------
 
 
 @dataclass
-class _TableRead:
-    header: list[str]
-    cells: list[tuple[int, list[str]]]  # (row position, cell texts) of the municipal rows
-    columns: dict[str, int]  # field → column index, first column that says it
-    totals: Totals | None
+class _RawTable:
+    """One HTML table as text: header texts per column, body rows, the heading above it."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]  # (row position, cell texts)
+    heading: str | None
 
 
-def _column_field(header: str) -> str | None:
-    """Which figure a column holds, from its header's words in either written standard."""
-    key = fold(header).replace("–", "-").replace("—", "-")
-    if key.startswith(("kommunenr", "kommunenummer", "knr")):
-        return "municipality_number"
-    if key.startswith("kommune"):
-        return "municipality"
-    if key.startswith("fylke"):
-        return "county"
-    if re.search(r"15\s*-\s*18", key):
-        return "minors_15_18"
-    if re.search(r"(?:<|under)\s*15", key):
-        return "minors_under_15"
-    if "mindrearig" in key or "einsleg" in key or "enslig" in key:
-        return "minors"
-    if re.search(r"\b(?:endeleg|endelig|tal|tall|oppmoding|anmodning|busett|bosett|20\d\d)", key):
-        return "requested"
-    return None
-
-
-def _cell_texts(row: LexborNode) -> list[str]:
+def _cell_text(cell: LexborNode) -> str:
     # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
-    return [
-        " ".join((c.text_lexbor() or "").split()) for c in row.iter() if c.tag_id in _CELL_TAG_IDS
+    return " ".join((cell.text_lexbor() or "").split())
+
+
+def _span(cell: LexborNode, attribute: str) -> int:
+    try:
+        return max(1, min(50, int(cell.attributes.get(attribute) or 1)))
+    except ValueError:
+        return 1
+
+
+def _read_raw_tables(content: LexborNode) -> list[_RawTable]:
+    """Every table of the article with the heading (or caption) it stands under."""
+    tables: list[_RawTable] = []
+    heading: str | None = None
+    for node in content.css("h1,h2,h3,h4,h5,h6,table"):
+        if node.tag != "table":
+            heading = normalize_space(node.text(deep=True)) or heading
+            continue
+        if _inside_boilerplate(node) or len(node.css("table")) > 1:  # css() includes the node
+            continue
+        caption = node.css_first("caption")
+        raw = _raw_table(node, caption=normalize_space(caption.text()) if caption else None)
+        if raw is not None:
+            raw.heading = raw.heading or heading
+            tables.append(raw)
+    return tables
+
+
+def _raw_table(table: LexborNode, *, caption: str | None) -> _RawTable | None:
+    grid = _grid(table)
+    if not grid:
+        return None
+    width = max(len(row) for row in grid)
+    # The header: the <thead> rows, else the leading rows in which no cell after the first is a
+    # number (a header may be split over two rows).
+    header_rows = len(table.css("thead tr"))
+    if not header_rows:
+        while header_rows < min(4, len(grid) - 1) and not _has_figures(grid[header_rows]):
+            header_rows += 1
+    if header_rows == 0:
+        return None
+    headers: list[str] = []
+    for index in range(width):
+        words: list[str] = []
+        for row in grid[:header_rows]:
+            text = row[index] if index < len(row) else ""
+            if text and text not in words:
+                words.append(text)
+        headers.append(" ".join(words))
+    rows = [(position, texts) for position, texts in enumerate(grid[header_rows:], start=1)]
+    return _RawTable(headers=headers, rows=rows, heading=caption)
+
+
+def _grid(table: LexborNode) -> list[list[str]]:
+    """The table's cell texts row by row, colspan and rowspan spread over the cells they cover."""
+    spans = table.css_first("[colspan],[rowspan]") is not None
+    grid: list[list[str]] = []
+    carried: dict[int, tuple[int, str]] = {}  # column → (rows still covered, text)
+    for tr in table.css("tr"):
+        if not spans:
+            grid.append([_cell_text(c) for c in tr.iter() if c.tag_id in _CELL_TAG_IDS])
+            continue
+        texts: list[str] = []
+        for cell in (c for c in tr.iter() if c.tag_id in _CELL_TAG_IDS):
+            while len(texts) in carried:
+                texts.append(_take_carried(carried, len(texts)))
+            text = _cell_text(cell)
+            rowspan = _span(cell, "rowspan")
+            for _ in range(_span(cell, "colspan")):
+                if rowspan > 1:
+                    carried[len(texts)] = (rowspan - 1, text)
+                texts.append(text)
+        while len(texts) in carried:
+            texts.append(_take_carried(carried, len(texts)))
+        grid.append(texts)
+    return grid
+
+
+def _take_carried(carried: dict[int, tuple[int, str]], column: int) -> str:
+    left, text = carried.pop(column)
+    if left > 1:
+        carried[column] = (left - 1, text)
+    return text
+
+
+def _has_figures(texts: list[str]) -> bool:
+    return any(_looks_numeric(text) for text in texts[1:])
+
+
+def _looks_numeric(text: str) -> bool:
+    if not text:
+        return False
+    pair = split_pair(text)
+    try:
+        _parse_number(pair[0] if pair else text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class _TableBuild:
+    """A figure table being read: its columns, the level of its areas, the areas so far."""
+
+    columns: list[Column]
+    level: str
+    series: list[Series]
+    areas: list[Area] = field(default_factory=list)
+    heading: str | None = None
+    county_from_heading: bool = False
+
+
+def _read_tables(
+    raw_tables: list[_RawTable], *, year: int | None, warnings: list[PageWarning]
+) -> list[FigureTable]:
+    """Figure tables in page order; per-county tables with one header become one table."""
+    builds: dict[tuple[Any, ...], _TableBuild] = {}
+    for number, raw in enumerate(raw_tables, start=1):
+        columns = classify_columns(raw.headers, page_year=year)
+        areas = {c.area for c in columns if c.area}
+        series_columns = [c for c in columns if c.series]
+        if not areas & {"municipality", "county", "municipality_number"} or not series_columns:
+            continue
+        level = "municipality" if areas & {"municipality", "municipality_number"} else "county"
+        county_from_heading = level == "municipality" and "county" not in areas
+        series: list[Series] = [s for c in series_columns for s in c.series]
+        key = (level, tuple((s.key, s.header) for s in series), county_from_heading)
+        build = builds.get(key)
+        if build is None:
+            build = builds[key] = _TableBuild(
+                columns, level, series, heading=raw.heading, county_from_heading=county_from_heading
+            )
+            _warn_columns(columns, number, warnings)
+        heading_county = _county_in_heading(raw.heading) if county_from_heading else None
+        _read_areas(build, raw, heading_county=heading_county, warnings=warnings)
+    tables = [
+        FigureTable(tuple(b.series), tuple(b.areas), b.heading) for b in builds.values() if b.areas
     ]
+    for table in tables:
+        _number_areas(table, year=year, warnings=warnings)
+    return tables
 
 
-def _header_columns(texts: list[str]) -> dict[str, int] | None:
-    """Field → column index when these cells are the table's header, else None."""
-    columns: dict[str, int] = {}
-    for index, text in enumerate(texts):
-        column = _column_field(text)
-        if column is not None and column not in columns:
-            columns[column] = index
-    return columns if {"municipality", "county"} <= columns.keys() else None
-
-
-def _find_table(content: LexborNode) -> LexborNode | None:
-    for table in content.css("table"):
-        if _inside_boilerplate(table):
-            continue
-        if any(_header_columns(_cell_texts(row)) for row in table.css("tr")[:3]):
-            return table
-    return None
-
-
-def _read_table(table: LexborNode) -> _TableRead:
-    all_rows = table.css("tr")
-    header_index, columns = 0, {}
-    for index, tr in enumerate(all_rows[:3]):
-        found = _header_columns(_cell_texts(tr))
-        if found:
-            header_index, columns = index, found
-            break
-    header = _cell_texts(all_rows[header_index])
-    name_at, county_at = columns["municipality"], columns["county"]
-    cells: list[tuple[int, list[str]]] = []
-    totals: Totals | None = None
-    for position, tr in enumerate(all_rows[header_index + 1 :], start=1):
-        texts = _cell_texts(tr)
-        if not "".join(texts):
-            continue
-        name = texts[name_at] if name_at < len(texts) else ""
-        county = texts[county_at] if county_at < len(texts) else ""
-        if _is_totals_row(name, county):
-            totals = Totals(**_read_figures(texts, columns, position, warnings=None))
-            continue
-        cells.append((position, texts))
-    return _TableRead(header=header, cells=cells, columns=columns, totals=totals)
-
-
-def _read_figures(
-    texts: list[str], columns: dict[str, int], position: int, *, warnings: list[PageWarning] | None
-) -> dict[str, int | None]:
-    figures: dict[str, int | None] = {}
-    for name in FIGURE_FIELDS:
-        index = columns.get(name)
-        text = texts[index] if index is not None and index < len(texts) else ""
-        try:
-            figures[name] = _parse_number(text)
-        except ValueError:
-            # Neither blank nor a number: keep None, but say so (it must not pass for blank).
-            figures[name] = None
-            if warnings is not None:
+def _warn_columns(columns: list[Column], table_number: int, warnings: list[PageWarning]) -> None:
+    claimed: dict[tuple[str, int | None, str], str] = {}
+    for column in columns:
+        for series in column.series:
+            if series.measure == "unknown":
                 warnings.append(
                     PageWarning(
-                        "unreadable-cell",
-                        f"row {position}: {name} {text!r} is not a number",
-                        {"row": position, "field": name, "text": text},
+                        "unknown-column",
+                        f"table {table_number}: column {column.header!r} names no measure "
+                        "(request, decision, settled); its figures are kept as an unknown series",
+                        {"table": table_number, "header": column.header},
                     )
                 )
-    return figures
+            elif series.key in claimed:
+                warnings.append(
+                    PageWarning(
+                        "ambiguous-column",
+                        f"table {table_number}: {claimed[series.key]!r} and {column.header!r} "
+                        f"both read as {series.label()}; both are kept, neither is chosen",
+                        {"table": table_number, "headers": [claimed[series.key], column.header]},
+                    )
+                )
+            else:
+                claimed[series.key] = column.header
 
 
-def _is_totals_row(name: str, county: str) -> bool:
-    if not name and not county:
-        return True
-    return name.casefold() in _TOTALS_LABELS or county.casefold() in _TOTALS_LABELS
-
-
-def _build_rows(
-    table: _TableRead, *, year: int | None
-) -> tuple[tuple[Row, ...], list[PageWarning]]:
-    """Rows with figures and municipality numbers from the reference list their counties use."""
-    columns = table.columns
-    name_at, county_at = columns["municipality"], columns["county"]
-    number_at = columns.get("municipality_number")
-    figure_at = [columns.get(name, -1) for name in FIGURE_FIELDS]
-    if -1 in figure_at:
-        figure_at, last_figure_at = [], 1 << 30  # a column is missing: always the careful way
-    else:
-        last_figure_at = max(figure_at)
-    register = load_register(
-        choose_structure({t[county_at] for _, t in table.cells if county_at < len(t)}, year=year)
-    )
-    rows: list[Row] = []
-    warnings: list[PageWarning] = []
-    for position, texts in table.cells:
+def _read_areas(
+    build: _TableBuild,
+    raw: _RawTable,
+    *,
+    heading_county: str | None,
+    warnings: list[PageWarning],
+) -> None:
+    columns = build.columns
+    at = {c.area: c.index for c in columns if c.area}
+    name_at = at.get("municipality") if build.level == "municipality" else at.get("county")
+    county_at = at.get("county") if build.level == "municipality" else None
+    number_at = at.get("municipality_number") if build.level == "municipality" else None
+    if number_at is None and build.level == "county":
+        number_at = at.get("county_number")
+    series_columns = [c for c in columns if c.series]
+    rows = [(position, texts) for position, texts in raw.rows if "".join(texts)]
+    for order, (position, texts) in enumerate(rows, start=1):
         width = len(texts)
-        name = (texts[name_at] if name_at < width else "") or None
-        county = (texts[county_at] if county_at < width else "") or None
-        printed_number = texts[number_at] if number_at is not None and number_at < width else ""
-        number = printed_number or register.lookup(name, county)
-        if name is None:
+        name = (texts[name_at] if name_at is not None and name_at < width else "") or None
+        county = (texts[county_at] if county_at is not None and county_at < width else "") or None
+        number = (texts[number_at] if number_at is not None and number_at < width else "") or None
+        labels = (name, county)
+        unlabelled = name is None and number is None and (county_at is None or county is None)
+        if any(_is_totals_label(text or "") for text in labels) or (
+            unlabelled and (county_at is not None or order == len(rows))
+        ):
+            values = _read_values(texts, series_columns, position, warnings)
+            build.areas.append(Area("total", name or county, None, None, values))
+            continue
+        if county is None and build.level == "municipality":
+            county = heading_county
+        values = _read_values(texts, series_columns, position, warnings)
+        build.areas.append(Area(build.level, name, number, county, values))
+
+
+def _read_values(
+    texts: list[str], columns: list[Column], position: int, warnings: list[PageWarning]
+) -> tuple[int | None, ...]:
+    values: list[int | None] = []
+    width = len(texts)
+    for column in columns:
+        text = texts[column.index] if column.index < width else ""
+        if column.paired:
+            pair = split_pair(text)
+            first, second = pair if pair else (text, "")
+            values.append(_number(first, column, 0, position, warnings))
+            values.append(_number(second, column, 1, position, warnings))
+            continue
+        if text.isascii() and text.isdigit():  # the common case, kept fast
+            values.append(int(text))
+        else:
+            values.append(_number(text, column, 0, position, warnings))
+    return tuple(values)
+
+
+def _number(
+    text: str, column: Column, index: int, position: int, warnings: list[PageWarning]
+) -> int | None:
+    try:
+        return _parse_number(text)
+    except ValueError:
+        # Neither blank nor a number: keep None, but say so (it must not pass for blank).
+        series = column.series[index]
+        field_name = series_field(series, series.year)
+        warnings.append(
+            PageWarning(
+                "unreadable-cell",
+                f"row {position}: {field_name} {text!r} is not a number",
+                {"row": position, "field": field_name, "header": column.header, "text": text},
+            )
+        )
+        return None
+
+
+def _is_totals_label(text: str) -> bool:
+    return fold(text).strip(" :") in _TOTALS_LABELS
+
+
+def _county_in_heading(heading: str | None) -> str | None:
+    """'Vestland', 'Fylke: Vestland', 'Kommunar i Vestland' → 'Vestland', when it names a county."""
+    if not heading:
+        return None
+    names = county_names()
+    key = fold(heading)
+    if key in names:
+        return names[key]
+    for folded, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        if re.search(rf"(?:^|\b(?:i|fylke:?)\s+){re.escape(folded)}$", key):
+            return name
+    return None
+
+
+def _number_areas(table: FigureTable, *, year: int | None, warnings: list[PageWarning]) -> None:
+    """Municipality numbers from the reference list of the era the table's counties name."""
+    if not table.areas or (
+        table.areas[0].level != "municipality"
+        and not any(a.level == "municipality" for a in table.areas)
+    ):
+        return
+    counties = {a.county for a in table.areas if a.level == "municipality"}
+    register = load_register(choose_structure(counties, year=year))
+    for position, area in enumerate(table.areas, start=1):
+        if area.level != "municipality":
+            continue
+        if area.name is None:
             warnings.append(
                 PageWarning(
                     "missing-name",
-                    f"row {position} ({county or 'no county'}) has figures but no municipality name",
-                    {"row": position, "county": county},
+                    f"row {position} ({area.county or 'no county'}) has figures but no "
+                    "municipality name",
+                    {"row": position, "county": area.county},
                 )
             )
-        elif number is None:
+            continue
+        if area.number is None:
+            area.number = register.lookup(area.name, area.county)
+        if area.number is None:
             warnings.append(
                 PageWarning(
                     "unknown-municipality",
-                    f"row {position}: {name!r} ({county or 'no county'}) is not in the "
+                    f"row {position}: {area.name!r} ({area.county or 'no county'}) is not in the "
                     f"{register.structure} list of municipalities",
-                    {"row": position, "municipality": name, "county": county},
+                    {"row": position, "municipality": area.name, "county": area.county},
                 )
             )
-        try:  # fast path for plain cells ("13", ""); int() refuses "5 500", which goes the long way
-            if width <= last_figure_at:
-                raise ValueError
-            plain = [texts[i] for i in figure_at]
-            # int() also takes "+5" and "1_000", which parse_number calls unreadable
-            joined = "".join(plain)
-            if joined and not joined.isdigit():
-                raise ValueError
-            row = Row(name, county, number, *[int(text) if text else None for text in plain])
-        except ValueError:
-            row = Row(
-                name, county, number, **_read_figures(texts, columns, position, warnings=warnings)
-            )
-        rows.append(row)
-    return tuple(rows), warnings
 
 
 # --- validation ------------------------------------------------------------------------------
 
 
-def _count(rows: Iterable[Row], pick: Callable[[Row], int | None]) -> int:
-    return sum(1 for row in rows if (pick(row) or 0) > 0)
-
-
 def _validate(
     *,
-    has_table: bool,
+    tables: list[FigureTable],
     rows: tuple[Row, ...],
     totals: Totals | None,
     headline: Headline,
     updated: str | None,
 ) -> list[PageWarning]:
     warnings: list[PageWarning] = []
-    if not has_table:
+    if not tables:
         warnings.append(PageWarning("no-table", "the page has no table of municipalities"))
     else:
-        warnings += _check_duplicates(rows)
-        if totals is None:
+        for table in tables:
+            warnings += _check_duplicates(table)
+            warnings += _check_sums(table)
+        if totals is None and rows and not any(a.level == "total" for t in tables for a in t.areas):
             warnings.append(PageWarning("no-totals", "the table has no totals row"))
-        else:
-            for name in FIGURE_FIELDS:
-                printed = getattr(totals, name)
-                column_sum = sum(getattr(r, name) or 0 for r in rows)
-                if printed is not None and printed != column_sum:
+        if any(r.municipality is not None or r.municipality_number for r in rows):
+            implied = {
+                "municipalities": sum(1 for r in rows if (r.requested or 0) > 0),
+                "refugees": sum(r.requested or 0 for r in rows),
+                "minor_municipalities": sum(1 for r in rows if (r.minors or 0) > 0),
+                "minors": sum(r.minors or 0 for r in rows),
+            }
+            for name in HEADLINE_FIELDS:
+                stated = getattr(headline, name)
+                if stated is not None and stated != implied[name]:
                     warnings.append(
                         PageWarning(
-                            "sum-mismatch",
-                            f"{name}: the rows sum to {column_sum}, the totals row says {printed}",
-                            {"field": name, "sum": column_sum, "printed": printed},
+                            "headline-mismatch",
+                            f"the lead says {name} = {stated}, the table implies {implied[name]}",
+                            {"field": name, "headline": stated, "table": implied[name]},
                         )
                     )
-        implied = {
-            "municipalities": _count(rows, lambda r: r.requested),
-            "refugees": sum(r.requested or 0 for r in rows),
-            "minor_municipalities": _count(rows, lambda r: r.minors),
-            "minors": sum(r.minors or 0 for r in rows),
-        }
-        for name in HEADLINE_FIELDS:
-            stated = getattr(headline, name)
-            if stated is not None and stated != implied[name]:
-                warnings.append(
-                    PageWarning(
-                        "headline-mismatch",
-                        f"the lead says {name} = {stated}, the table implies {implied[name]}",
-                        {"field": name, "headline": stated, "table": implied[name]},
-                    )
-                )
         for row in (*rows, *([totals] if totals else [])):
             split = (row.minors_15_18, row.minors_under_15)
             if row.minors is None or split == (None, None):
@@ -612,23 +785,51 @@ def _validate(
     return warnings
 
 
-def _check_duplicates(rows: tuple[Row, ...]) -> list[PageWarning]:
+def _check_sums(table: FigureTable) -> list[PageWarning]:
+    """A printed total that the rows do not add up to is a warning, never a reason to hide the
+    rows' changes: IMDi's own tables do not always add up."""
+    warnings: list[PageWarning] = []
+    totals = [a for a in table.areas if a.level == "total"]
+    if len(totals) != 1:
+        return warnings
+    (total,) = totals
+    for index, series in enumerate(table.series):
+        printed = total.values[index]
+        if printed is None:
+            continue
+        column_sum = sum(a.values[index] or 0 for a in table.areas if a.level != "total")
+        if printed != column_sum:
+            field_name = (
+                PART_FIELDS[series.part]
+                if series.measure == "request" and series.part in PART_FIELDS
+                else series.label()
+            )
+            warnings.append(
+                PageWarning(
+                    "sum-mismatch",
+                    f"{series.label()}: the rows sum to {column_sum}, the totals row says {printed}",
+                    {"field": field_name, "series": series.key_dict(), "sum": column_sum,
+                     "printed": printed},
+                )
+            )  # fmt: skip
+    return warnings
+
+
+def _check_duplicates(table: FigureTable) -> list[PageWarning]:
     seen: set[tuple[str | None, ...]] = set()
     warnings: list[PageWarning] = []
-    for row in rows:
-        if row.municipality is None:
+    for area in table.areas:
+        if area.name is None or area.level == "total":
             continue
         key = (
-            (row.municipality_number,)
-            if row.municipality_number
-            else (fold(row.municipality), row.county)
+            (area.level, area.number) if area.number else (area.level, fold(area.name), area.county)
         )
         if key in seen:
             warnings.append(
                 PageWarning(
                     "duplicate-municipality",
-                    f"{row.municipality} ({row.county}) appears more than once",
-                    {"municipality": row.municipality, "county": row.county},
+                    f"{area.name} ({area.county}) appears more than once",
+                    {"municipality": area.name, "county": area.county},
                 )
             )
         seen.add(key)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Page
+from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Figure, Page, Series
 from scraper.norsk import format_date, format_number
 
 FORMATS = ("text", "markdown", "json")
@@ -23,6 +23,12 @@ BROKEN_REVISION = "broken-revision"
 BLANK = "(blank)"
 FIGURE_LABELS = {
     "requested": "requested",
+    "minors": "minors",
+    "minors_15_18": "minors 15–18",
+    "minors_under_15": "minors <15",
+}
+FIGURE_LABELS_BY_PART = {
+    "total": "requested",
     "minors": "minors",
     "minors_15_18": "minors 15–18",
     "minors_under_15": "minors <15",
@@ -120,6 +126,9 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
             f"{_plural(len(figures), 'figure', 'figures')} changed in "
             + _plural(len(places), "municipality", "municipalities")
         )
+    for kind, verb in ((ChangeKind.SERIES_ADDED, "added"), (ChangeKind.SERIES_REMOVED, "removed")):
+        if count := len(by_kind.get(kind, ())):
+            parts.append(f"{_plural(count, 'series', 'series')} {verb}")
     for kind, verb in (
         (ChangeKind.ROW_ADDED, "added"),
         (ChangeKind.ROW_REMOVED, "removed"),
@@ -135,9 +144,9 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
     if warnings:
         parts.append(_plural(len(warnings), "new warning", "new warnings"))
     if not figures and not first(ChangeKind.TOTALS):
-        if ChangeKind.HEADLINE in by_kind:
+        if ChangeKind.HEADLINE in by_kind or ChangeKind.KEY_FIGURE in by_kind:
             parts.append("lead changed")
-        text = by_kind.get(ChangeKind.TEXT, [])
+        text = by_kind.get(ChangeKind.TEXT, []) + by_kind.get(ChangeKind.STATEMENT, [])
         if summary := first(ChangeKind.TEXT, "summary"):
             parts.append(str(summary.new))
         elif text:
@@ -199,7 +208,13 @@ def _text_lines(
     figure_rows: list[list[Line]] = []
     county: object = object()
     place: object = object()
+    headed = _series_headed(groups["rows"], new)
+    group: object = object()
     for change in groups["rows"]:
+        if headed and _series_group(change) != group:
+            group = _series_group(change)
+            figure_rows.append([[(_group_label(change, new), "heading")]])
+            county = object()
         if change.county != county:
             county = change.county
             figure_rows.append([[(change.county or "(no county)", "heading")]])
@@ -212,13 +227,18 @@ def _text_lines(
         _section(lines, "Figures · oppmodingstal per kommune")
         lines += _table(figure_rows, "llrlrr", indent=2)
 
+    if groups["series"]:
+        _section(lines, "Series · kolonnar")
+        for change in groups["series"]:
+            lines.append([("  ", None), *_series_line(change, new)])
+
     for title, kind, labels in (
         ("Lead · ingress", "headline", HEADLINE_LABELS),
         ("Totals · sum", "totals", FIGURE_LABELS),
     ):
         rows = [
             [
-                [(labels.get(c.field or "", c.field or ""), None)],
+                [(labels.get(c.field or "", "") or field_label(c), None)],
                 [(_number(c.old), None)],
                 [("→", None)],
                 [(_number(c.new), None)],
@@ -250,6 +270,10 @@ def _text_lines(
                 lines.append([("  ", None), (change.section or LEAD, "heading")])
             if change.field == "heading":
                 lines.append([("    heading: ", None), *_word_diff(change.old, change.new)])
+            elif change.kind is ChangeKind.STATEMENT and change.delta is not None:
+                delta = _delta_span(change.delta)
+                words = _word_diff(change.old, change.new)
+                lines.append([("    ", None), *words, ("  ", None), delta])
             else:
                 lines.append([("    ", None), *_word_diff(change.old, change.new)])
     return lines
@@ -257,15 +281,20 @@ def _text_lines(
 
 def _group(changes: Sequence[Change]) -> dict[str, list[Change]]:
     groups: dict[str, list[Change]] = {
-        "page": [], "headline": [], "totals": [], "warnings": [], "rows": [], "text": [],
+        "page": [], "headline": [], "totals": [], "warnings": [], "series": [], "rows": [],
+        "text": [],
     }  # fmt: skip
     for change in changes:
         kind = change.kind
         if kind in (ChangeKind.UPDATED, ChangeKind.TITLE, ChangeKind.YEAR, ChangeKind.LANGUAGE):
             if kind is not ChangeKind.UPDATED:  # the date is the summary line's first words
                 groups["page"].append(change)
-        elif kind is ChangeKind.HEADLINE:
+        elif kind in (ChangeKind.HEADLINE, ChangeKind.KEY_FIGURE):
             groups["headline"].append(change)
+        elif kind in (ChangeKind.SERIES_ADDED, ChangeKind.SERIES_REMOVED):
+            groups["series"].append(change)
+        elif kind is ChangeKind.STATEMENT:
+            groups["text"].append(change)
         elif kind is ChangeKind.TOTALS:
             groups["totals"].append(change)
         elif kind in (ChangeKind.WARNING_ADDED, ChangeKind.WARNING_REMOVED):
@@ -283,7 +312,7 @@ def _row_cells(change: Change, name: str) -> list[Line]:
     if change.kind is ChangeKind.FIGURE:
         return [
             [(name, None)],
-            [(FIGURE_LABELS.get(change.field or "", change.field or ""), None)],
+            [(field_label(change), None)],
             [(_number(change.old), None)],
             [("→", None)],
             [(_number(change.new), None)],
@@ -294,6 +323,49 @@ def _row_cells(change: Change, name: str) -> list[Line]:
     if change.kind is ChangeKind.ROW_ADDED:
         return [[(name, None)], [("added", "up")], [(_figures(change.new), None)]]
     return [[(name, None)], [("removed", "down")], [(_figures(change.old), None)]]
+
+
+def field_label(change: Change) -> str:
+    """'requested', 'minors 15–18' for the request of the page's year, else the series' label
+    ('Vedtak 2023', 'Anmodning 2016 · einslege mindreårige')."""
+    if change.field in FIGURE_LABELS:
+        return FIGURE_LABELS[change.field or ""]
+    if change.series is not None:
+        return change.series.label()
+    return change.field or ""
+
+
+def _series_group(change: Change) -> tuple[str, int | None] | None:
+    return change.series.key[:2] if change.series is not None else None
+
+
+def _series_headed(changes: Sequence[Change], page: Page) -> bool:
+    """Figure changes get a heading per measure and year when there is more than the request
+    of the page's year among them."""
+    groups = {_series_group(c) for c in changes if c.series is not None}
+    return bool(groups - {("request", page.year)}) or len(groups) > 1
+
+
+def _group_label(change: Change, page: Page) -> str:
+    if change.series is None:
+        return "(rows)"
+    return Series(change.series.measure, change.series.year).label(page.language)
+
+
+def _series_line(change: Change, page: Page) -> Line:
+    assert change.series is not None
+    summary = change.new if change.kind is ChangeKind.SERIES_ADDED else change.old
+    figures = summary.get("figures", 0) if isinstance(summary, dict) else 0
+    total = summary.get("sum") if isinstance(summary, dict) else None
+    header = summary.get("header") if isinstance(summary, dict) else None
+    verb, style = ("added", "up") if change.kind is ChangeKind.SERIES_ADDED else ("removed", "down")
+    label = change.series.label(page.language)
+    column = f" (column {header!r})" if header and header != label else ""
+    return [
+        (f"{label}{column}: ", None),
+        (verb, style),
+        (f" · {_plural(figures, 'figure', 'figures')}, sum {_number(total)}", None),
+    ]
 
 
 def _section(lines: list[Line], title: str) -> None:
@@ -440,7 +512,7 @@ def _render_markdown(
             cells = [esc(change.county or ""), esc(change.municipality or "(no name)")]
             if change.kind is ChangeKind.FIGURE:
                 cells += [
-                    FIGURE_LABELS.get(change.field or "", change.field or ""),
+                    esc(field_label(change)),
                     _number(change.old),
                     _number(change.new),
                     _signed(change.delta),
@@ -454,6 +526,12 @@ def _render_markdown(
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
 
+    if groups["series"]:
+        out += ["**Series**", ""]
+        for change in groups["series"]:
+            out.append("- " + esc("".join(text for text, _ in _series_line(change, new))))
+        out.append("")
+
     for title_text, kind, labels in (
         ("Lead", "headline", HEADLINE_LABELS),
         ("Totals", "totals", FIGURE_LABELS),
@@ -461,7 +539,7 @@ def _render_markdown(
         if groups[kind]:
             out += [f"**{title_text}**", ""]
             for change in groups[kind]:
-                label = labels.get(change.field or "", change.field or "")
+                label = labels.get(change.field or "", "") or field_label(change)
                 delta = f" ({_signed(change.delta)})" if change.delta is not None else ""
                 out.append(f"- {label}: {_number(change.old)} → {_number(change.new)}{delta}")
             out.append("")
@@ -558,9 +636,16 @@ def _figures(figures: Any) -> str:
     if not isinstance(figures, dict):
         return ""
     shown = [
-        f"{FIGURE_LABELS[name]} {format_number(figures[name])}"
-        for name in FIGURE_FIELDS
-        if figures.get(name) is not None
+        f"{FIGURE_LABELS.get(name, name)} {format_number(value)}"
+        for name, value in sorted(
+            figures.items(),
+            key=lambda item: (
+                item[0] not in FIGURE_LABELS,
+                FIGURE_FIELDS.index(item[0]) if item[0] in FIGURE_LABELS else 0,
+                item[0],
+            ),
+        )
+        if isinstance(value, int)
     ]
     return " · ".join(shown) or "all blank"
 
@@ -698,40 +783,43 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
     return _render(lines, color=color)
 
 
-def render_history(found: Sequence[tuple[Any, Any]], *, color: bool = False) -> str:
-    """One municipality across revisions; a figure that moved is marked with its delta."""
-    first_row = found[-1][1] if found else None
-    name = first_row.municipality if first_row else "?"
+def render_history(
+    municipality: Any, found: Sequence[tuple[Any, Sequence[Figure]]], *, color: bool = False
+) -> str:
+    """One municipality across revisions, oldest first: a column per series; a figure that
+    moved is marked with its delta, a blank stays blank."""
+    numbers = "/".join(municipality.numbers) or "no number"
     lines: list[Line] = [
-        [
-            (
-                f"{name} ({first_row.municipality_number or 'no number'}, {first_row.county})",
-                "heading",
-            )
-        ]
+        [(f"{municipality.name} ({numbers}, {municipality.county or 'no county'})", "heading")]
     ]
+    columns: list[Series] = []
+    for _, figures in found:
+        for figure in figures:
+            if all(figure.series.key != c.key for c in columns):
+                columns.append(figure.series)
     table: list[list[Line]] = [
         [[("revision", "heading")], [("first seen", "heading")], [("updated", "heading")]]
-        + [[(FIGURE_LABELS[f], "heading")] for f in FIGURE_FIELDS]
+        + [[(_series_heading(c), "heading")] for c in columns]
     ]
-    previous = None
-    for revision, row in reversed(found):  # oldest first, so deltas read forwards
+    previous: dict[tuple[str, int | None, str], int | None] | None = None
+    for revision, figures in found:
+        values = {f.series.key: f.value for f in figures}
         cells: list[Line] = [
             [(str(revision.id), None)],
             [(revision.first_seen[:10], None)],
             [(format_date(revision.updated), None)],
         ]
-        for field in FIGURE_FIELDS:
-            value = getattr(row, field)
-            cell = _cell(value)
-            if previous is not None and getattr(previous, field) != value:
-                before = getattr(previous, field)
+        for column in columns:
+            value = values.get(column.key)
+            cell = _cell(value) if column.key in values else [("–", None)]
+            if previous is not None and column.key in previous and previous[column.key] != value:
+                before = previous[column.key]
                 delta = value - before if value is not None and before is not None else None
                 cell = [*cell, (f" ({_signed(delta)})" if delta is not None else " (*)", "added")]
             cells.append(cell)
         table.append(cells)
-        previous = row
-    lines += _table(table, "lllrrrr", indent=0)
+        previous = values
+    lines += _table(table, "lll" + "r" * len(columns), indent=0)
     return _render(lines, color=color)
 
 
@@ -758,9 +846,16 @@ def render_sparkline(values: Sequence[int | None]) -> str:
     return "".join(blocks)
 
 
-def render_history_sparkline(found: Sequence[tuple[Any, Any]]) -> str:
-    """The request of `history`'s rows as a sparkline, oldest first: 'requested ▁█ 182 → 192'."""
-    values: list[int | None] = [row.requested for _, row in reversed(found)]
+def render_history_sparkline(found: Sequence[tuple[Any, Sequence[Figure]]]) -> str:
+    """The request of `history`'s revisions as a sparkline, oldest first:
+    'requested ▁█ 182 → 192'."""
+    values: list[int | None] = [
+        next(
+            (f.value for f in figures if (f.series.measure, f.series.part) == ("request", "total")),
+            None,
+        )
+        for _, figures in found
+    ]
     shown = render_sparkline(values[-SPARK_WIDTH:])
     if len(values) > SPARK_WIDTH:
         shown = "…" + shown
@@ -772,6 +867,12 @@ def render_history_sparkline(found: Sequence[tuple[Any, Any]]) -> str:
     else:
         ends = f"{format_number(known[0])} → {format_number(known[-1])}"
     return f"{FIGURE_LABELS['requested']} {shown}  {ends}\n"
+
+
+def _series_heading(series: Series) -> str:
+    if series.measure == "request" and series.part in FIGURE_LABELS_BY_PART:
+        return f"{FIGURE_LABELS_BY_PART[series.part]} {series.year or ''}".strip()
+    return series.label()
 
 
 def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool = False) -> str:
@@ -845,27 +946,28 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def history_to_dict(found: Sequence[tuple[Any, Any]]) -> dict[str, Any]:
+def history_to_dict(
+    municipality: Any, found: Sequence[tuple[Any, Sequence[Figure]]]
+) -> dict[str, Any]:
     """`history --json`: the municipality once, then its figures in each revision, oldest first
     (the text's order); a revision is named by id and dates, not repeated whole."""
-    ordered = sorted(found, key=lambda pair: pair[0].id)
-    latest = ordered[-1][1]
     return {
         "municipality": {
-            "name": latest.municipality,
-            "municipality_number": latest.municipality_number,
-            "county": latest.county,
+            "name": municipality.name,
+            "number": municipality.numbers[-1] if municipality.numbers else None,
+            "numbers": list(municipality.numbers),
+            "county": municipality.county,
         },
         "revisions": [
             {
                 "revision": revision.id,
                 "first_seen": revision.first_seen,
                 "updated": revision.updated,
-                "municipality": row.municipality,
-                "county": row.county,
-                "figures": row.figures(),
+                "name": figures[0].area if figures else None,
+                "number": figures[0].number if figures else None,
+                "figures": [{**f.series.key_dict(), "value": f.value} for f in figures],
             }
-            for revision, row in ordered
+            for revision, figures in found
         ],
     }
 

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "scraper"
 # import each other. A new module must be placed here, which is the point.
 LAYERS = {
     "__init__": 0, "errors": 0, "models": 0, "norsk": 0,
-    "municipalities": 1, "config": 1, "retry": 1,
+    "municipalities": 1, "config": 1, "retry": 1, "columns": 1, "statements": 1,
     "fetch": 2, "parse": 2, "diff": 2, "store": 2, "report": 2, "export": 2,
     "pipeline": 3,
     "dashboard": 3,

@@ -230,7 +230,10 @@ def test_check_changed_figures_make_revision_2_with_changes_and_report(watch: Wa
     ]
     assert watch.query(
         "SELECT kind, count(*) FROM changes WHERE revision_id = 2 GROUP BY kind ORDER BY kind"
-    ) == [("figure", 8), ("headline", 4), ("text", 3), ("totals", 4), ("updated", 1)]
+    ) == [
+        ("figure", 8), ("headline", 4), ("statement", 2), ("text", 1), ("totals", 4),
+        ("updated", 1),
+    ]  # fmt: skip
     assert len(watch.snapshot_files()) == 4
 
 

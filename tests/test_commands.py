@@ -283,12 +283,12 @@ def test_history_alesund_finds_alesund_in_every_revision(two: Cli) -> None:
     assert result.code == 0
     found = json.loads(result.out)
     assert found["municipality"] == {
-        "name": "Ålesund", "municipality_number": "1507", "county": "Møre og Romsdal",
+        "name": "Ålesund", "number": "1507", "numbers": ["1507"], "county": "Møre og Romsdal",
     }  # fmt: skip
-    assert [(e["revision"], e["municipality"]) for e in found["revisions"]] == [
+    assert [(e["revision"], e["name"]) for e in found["revisions"]] == [
         (1, "Ålesund"),
         (2, "Ålesund"),
-    ]
+    ]  # oldest first, as the text reads
     text = two("history", "ALESUND")
     assert text.code == 0
     assert text.out.splitlines()[0] == "Ålesund (1507, Møre og Romsdal)"
@@ -298,18 +298,51 @@ def test_history_by_number_0301(two: Cli) -> None:
     result = two("history", "0301", "--json")
 
     found = json.loads(result.out)
-    assert [
-        (e["revision"], e["updated"], e["municipality"], e["figures"]["requested"])
+    requested = [
+        (e["revision"], e["name"], f["value"])
         for e in found["revisions"]
-    ] == [
-        (1, "2021-11-12", "Oslo", 225),
-        (2, "2021-11-19", "Oslo", 215),
+        for f in e["figures"]
+        if (f["measure"], f["year"], f["part"]) == ("request", 2022, "total")
     ]
-    assert list(found["revisions"][0]) == [
-        "revision", "first_seen", "updated", "municipality", "county", "figures",
-    ]  # fmt: skip
+    assert requested == [(1, "Oslo", 225), (2, "Oslo", 215)]
     text = two("history", "301")
     assert text.code == 0 and text.out.startswith("Oslo (0301, Oslo)")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "Herøy",
+            "Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number",
+        ),
+        (
+            "heroy",
+            "heroy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number",
+        ),
+        ("Nes", "Nes is 3034 Nes (Viken) or 3040 Nesbyen (Viken): give the number"),
+    ],
+)
+def test_history_of_a_shared_name_is_refused_naming_each_number(
+    two: Cli, name: str, message: str
+) -> None:
+    result = two("history", name)
+    assert result == CliResult(2, "", f"imdi-watch: error: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("number", "name", "values"),
+    [("1515", "Herøy (Møre og Romsdal)", [15, 15]), ("1818", "Herøy (Nordland)", [10, 10])],
+)
+def test_history_by_number_is_one_municipality(
+    two: Cli, number: str, name: str, values: list[int]
+) -> None:
+    found = json.loads(two("history", number, "--json").out)
+    assert found["municipality"]["name"] == name
+    assert {e["number"] for e in found["revisions"]} == {number}
+    assert [
+        f["value"] for e in found["revisions"] for f in e["figures"] if f["part"] == "total"
+    ] == values
 
 
 def test_history_of_an_unknown_name_is_exit_2_in_one_line(two: Cli) -> None:

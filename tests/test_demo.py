@@ -81,7 +81,10 @@ def test_demo_store_answers_the_commands_it_suggests(tmp_path: Path, nowhere: Pa
     assert log.code == 0 and len(json.loads(log.out)["revisions"]) == 3
     history = run_cli("--config", config, "history", "Bergen", "--json")
     found = {
-        (e["revision"], e["figures"]["requested"]) for e in json.loads(history.out)["revisions"]
+        (e["revision"], f["value"])
+        for e in json.loads(history.out)["revisions"]
+        for f in e["figures"]
+        if f["part"] == "total"
     }
     assert found == {(2, 182), (3, 192)}
     diff = run_cli("--config", config, "diff", "2021-11-12", "2021-11-19")

@@ -14,7 +14,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scraper.errors import ParseError
-from scraper.models import FIGURE_FIELDS, HEADLINE_FIELDS, Page, PageWarning, Row, Section, Totals
+from scraper.models import (
+    FIGURE_FIELDS,
+    HEADLINE_FIELDS,
+    WARNING_CODES,
+    Page,
+    PageWarning,
+    Row,
+    Section,
+    Totals,
+)
 from scraper.norsk import parse_number
 from scraper.parse import parse_page
 
@@ -23,20 +32,6 @@ SEED = (FIXTURES / "page-2022-nn-a.html").read_bytes()
 NOISE = (FIXTURES / "page-2022-nn-a-noise.html").read_bytes()
 SEED_FINGERPRINT = parse_page(SEED).fingerprint
 
-WARNING_CODES = frozenset(
-    {
-        "no-table",
-        "missing-name",
-        "no-totals",
-        "sum-mismatch",
-        "headline-mismatch",
-        "minors-split-mismatch",
-        "unknown-municipality",
-        "duplicate-municipality",
-        "no-updated-date",
-        "unreadable-cell",
-    }
-)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -365,4 +365,6 @@ def test_notify_page_back_after_a_broken_spell_is_not_called_changed() -> None:
         3, revision_id=3, previous_revision_id=1, page=page, previous_page=page, changes=(),
     )  # fmt: skip
     message = build_revision_message(result)
-    assert message.title == "IMDi-oppmodinga for 2022 er attende som før (sist oppdatert 12.11.2021)"
+    assert (
+        message.title == "IMDi-oppmodinga for 2022 er attende som før (sist oppdatert 12.11.2021)"
+    )

@@ -254,8 +254,9 @@ def test_parse_validation_warnings() -> None:
     mismatch = next(w for w in page.warnings if w.code == "sum-mismatch")
     assert mismatch.to_dict() == {
         "code": "sum-mismatch",
-        "message": "requested: the rows sum to 16, the totals row says 99",
+        "message": "Oppmoding 2022: the rows sum to 16, the totals row says 99",
         "field": "requested",
+        "series": {"measure": "request", "year": 2022, "part": "total"},
         "sum": 16,
         "printed": 99,
     }
@@ -281,8 +282,25 @@ def test_parse_json_shape_is_the_documented_one() -> None:
     data = load("page-2022-nn-a.html").to_dict()
     assert list(data) == [
         "title", "language", "updated", "year", "headline", "sections", "rows", "totals",
-        "warnings", "fingerprint",
+        "warnings", "fingerprint", "series", "figures", "statements", "key_figures",
     ]  # fmt: skip
+    assert data["series"][0] == {
+        "measure": "request", "year": 2022, "part": "total", "header": "Endelege tal 2022",
+        "table": 0,
+    }  # fmt: skip
+    assert data["figures"][0] == {
+        "level": "municipality", "area": "Risør", "number": "4201", "county": "Agder",
+        "measure": "request", "year": 2022, "part": "total", "value": 13, "table": 0,
+    }  # fmt: skip
+    assert data["key_figures"][0] == {
+        "measure": "request", "subject": "refugees", "part": "total", "year": 2022,
+        "value": 5500, "qualifier": None,
+    }  # fmt: skip
+    assert data["statements"][0] == {
+        "section": None,
+        "template": "IMDi har bedt {} norske kommunar om å ta imot {} flyktningar i {}.",
+        "values": [212, 5500, 2022],
+    }
     assert list(data["rows"][0]) == [
         "municipality", "county", "municipality_number", "requested", "minors",
         "minors_15_18", "minors_under_15",

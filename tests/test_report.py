@@ -21,7 +21,7 @@ import pytest
 
 from scraper.diff import diff_pages
 from scraper.export import CHANGE_COLUMNS, change_records, render_csv
-from scraper.models import Change, ChangeKind, Headline, Page, Row, Section
+from scraper.models import Change, ChangeKind, Headline, Page, Row, Section, request_table
 from scraper.parse import parse_page
 from scraper.report import render_changes, summary_line
 
@@ -154,7 +154,8 @@ def test_report_json_has_both_revisions_and_every_change() -> None:
     assert data["changes"][12] == {
         "kind": "figure", "municipality": "Risør", "municipality_number": "4201",
         "county": "Agder", "section": None, "field": "minors", "old": None, "new": 2,
-        "delta": None,
+        "delta": None, "level": "municipality",
+        "series": {"measure": "request", "year": 2022, "part": "minors"},
     }  # fmt: skip
 
 
@@ -167,8 +168,10 @@ def test_report_csv_is_the_export_dialect_one_change_a_row() -> None:
     rows = list(csv.reader(io.StringIO(text[1:])))
     assert tuple(rows[0]) == CHANGE_COLUMNS
     assert len(rows) == 21
-    assert rows[13] == ["figure", "Agder", "Risør", "4201", "minors", "", "2", "", ""]
-    assert '"figure","Agder","Risør","4201","minors",,2,,' in lines
+    assert rows[13] == [
+        "figure", "Agder", "Risør", "4201", "minors", "request", "2022", "minors", "", "2", "", "",
+    ]  # fmt: skip
+    assert '"figure","Agder","Risør","4201","minors","request",2022,"minors",,2,,' in lines
 
 
 def test_report_unknown_format_is_refused() -> None:
@@ -189,10 +192,9 @@ def hostile_pages() -> tuple[Page, Page, list[Change]]:
             year=2022,
             headline=Headline(),
             sections=(Section("[i]Om[/i] <em>", (text,)),),
-            rows=(Row(HOSTILE_NAME, "Agder", None, requested),),
-            totals=None,
             warnings=(),
             fingerprint="",
+            tables=(request_table([Row(HOSTILE_NAME, "Agder", None, requested)], year=2022),),
         )
 
     old, new = page(1, "Sjå her."), page(2, HOSTILE_TEXT)

@@ -206,22 +206,27 @@ def test_store_revision_record_reads_back(
 def test_store_schema_declares_every_column_type(store: Store, db_path: Path) -> None:
     objects = query(db_path, "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
     assert {name for kind, name in objects if kind == "table"} == {
-        "pages", "fetches", "revisions", "figures", "texts", "section_rows", "changes", "robots",
-        "notifications",
+        "pages", "fetches", "revisions", "area_lists", "areas", "series", "figure_values", "figure_tables",
+        "key_figures", "texts", "section_rows", "changes", "robots", "notifications",
     }  # fmt: skip
     assert {name for kind, name in objects if kind == "view"} == {
-        "sections", "current_figures", "municipality_history", "recent_changes",
-        "revision_summary",
+        "sections", "figures", "current_figures", "municipality_history", "recent_changes",
+        "revision_summary", "series_figures", "current_series_figures", "request_vs_decision",
+        "key_figure_history",
     }  # fmt: skip
     for (table,) in query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'"):
         for _, column, declared, *_ in query(db_path, f"PRAGMA table_info({table})"):
             assert declared in ("INTEGER", "TEXT"), (table, column)
-    figures = {row[1]: row[2] for row in query(db_path, "PRAGMA table_info(figures)")}
-    assert figures == {
-        "revision_id": "INTEGER", "position": "INTEGER", "municipality": "TEXT",
-        "municipality_number": "TEXT", "county": "TEXT", "requested": "INTEGER",
-        "minors": "INTEGER", "minors_15_18": "INTEGER", "minors_under_15": "INTEGER",
+    areas = {row[1]: row[2] for row in query(db_path, "PRAGMA table_info(areas)")}
+    assert areas == {
+        "list_id": "INTEGER", "position": "INTEGER", "table_no": "INTEGER", "level": "TEXT",
+        "name": "TEXT", "number": "TEXT", "county": "TEXT",
     }  # fmt: skip
+    figures = [row[1] for row in query(db_path, "PRAGMA table_info(figures)")]
+    assert figures == [
+        "revision_id", "position", "municipality", "municipality_number", "county", "requested",
+        "minors", "minors_15_18", "minors_under_15",
+    ]  # fmt: skip
     assert one(db_path, "PRAGMA user_version") == SCHEMA_VERSION
     assert one(db_path, "PRAGMA application_id") == APPLICATION_ID
     assert one(db_path, "PRAGMA journal_mode") == "wal"
@@ -456,31 +461,32 @@ def test_store_a_b_a_makes_three_revisions_with_two_snapshots(
     assert store.snapshot_meta(revisions[0].snapshot)["new_revision_at"] == [T1, T4]
 
 
-def test_store_history_finds_a_municipality_in_every_revision(
+def test_store_area_history_is_one_number_in_every_revision_of_one_page(
     store: Store, bodies: dict[str, bytes], pages: dict[str, Page]
 ) -> None:
     page_id = store.ensure_page("oppmoding", URL).id
+    other_id = store.ensure_page("other", URL + "?other").id
     first = save_new(store, page_id, bodies["nn-a"], pages["nn-a"], T1)
     second = save_new(store, page_id, bodies["revised"], pages["revised"], T3)
+    save_new(store, other_id, bodies["revised"], pages["revised"], T4)
 
-    alesund = store.history("alesund")
-    assert [(r.id, row.municipality, row.municipality_number) for r, row in alesund] == [
-        (second, "Ålesund", "1507"),
-        (first, "Ålesund", "1507"),
+    oslo = store.area_history(page_id, ["0301"])
+    assert [
+        (r.id, f.area, f.number, f.series.key, f.value)
+        for r, figures in oslo
+        for f in figures
+        if f.series.part == "total"
+    ] == [
+        (first, "Oslo", "0301", ("request", 2022, "total"), 225),
+        (second, "Oslo", "0301", ("request", 2022, "total"), 215),
     ]
-    assert [(r.id, row.requested) for r, row in store.history("0301")] == [
-        (second, 215),
-        (first, 225),
-    ]
-    assert store.history("301") == store.history("0301") == store.history("OSLO", page_id)
-    assert {row.municipality for _, row in store.history("heroy")} == {
-        "Herøy (Møre og Romsdal)",
-        "Herøy (Nordland)",
-    }
-    assert store.history("Bø (Nordland)")[0][1].municipality_number == "1867"
-    assert store.history("nowhere") == []
-    assert store.history("  ") == []
-    assert store.history("oslo", page_id + 1) == []
+    heroy = store.area_history(page_id, ["1818"])
+    assert {f.area for _, figures in heroy for f in figures} == {"Herøy (Nordland)"}
+    assert store.area_history(page_id, ["9999"]) == []
+    assert store.area_history(page_id, []) == []
+    names = store.area_names(page_id)
+    assert ("Herøy (Møre og Romsdal)", "1515", "Møre og Romsdal") in names
+    assert len({number for _, number, _ in names}) == 355  # and the nameless Hå row has none
 
 
 def test_store_figures_filter_by_county(

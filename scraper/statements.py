@@ -1,0 +1,215 @@
+"""Numbers in running text: every sentence that holds a number becomes a `Statement` (its
+template and values), and a sentence that says what a number counts gives a `KeyFigure`. Pure.
+
+Meaning is read from words, not fixed phrasings: the noun after a number says what it counts
+(kommunar/kommuner → municipalities; flyktningar, personar, einslege/enslige … → refugees), the
+verbs of the sentence say the measure (vedtak/vedtatt → decision; oppmoda/anmodet/ber/bedt →
+request; busett/bosatt → settled), "minst"/"om lag"/"inntil" the qualifier. A range is never
+read as one figure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from scraper.models import KeyFigure, Section, Statement
+from scraper.norsk import NUMBER_PATTERN, fold, parse_number, split_sentences
+
+_NUMBER = re.compile(rf"(?<![\d\w])(?:{NUMBER_PATTERN})(?![\d\w])")
+_YEARISH = re.compile(r"^(?:19|20)\d\d$")
+_RANGE_AFTER = re.compile(r"^\s*(?:[–—-]|til|og)\s*\d")
+_RANGE_BEFORE = re.compile(r"(?:mellom|fra|frå)\s+$")
+_RANGE_END = re.compile(r"\d\s*(?:[-–—]|til|og)\s*$")
+_DECISION = re.compile(r"\bvedt(?:ak|att|eke|ok|e)\w*|\bfatta\w*\s+vedtak")
+_REQUEST = re.compile(
+    r"\b(?:oppmod\w*|anmod\w*|ber|bad|ba|bedt|bede|beden|be\s+om|be\s+\w+\s+om|bedne|"
+    r"behov\w*\s+for\s+(?:busetting|bosetting))\b"
+)
+_SETTLED = re.compile(r"\b(?:busett|bosatt|busatt|bosatte|busette\s+vi|vart\s+busette)\b")
+_MINORS = re.compile(r"\b(?:einsleg\w*|enslig\w*|mindrearig\w*|under\s+18\s+ar)\b")
+_15_18 = re.compile(r"\b15\s*[-–]\s*18\b")
+_UNDER_15 = re.compile(r"\bunder\s+15\b")
+_MUNICIPALITY_NOUN = re.compile(r"^\s*(?:(?:norske|nye|ulike|andre|fleire|flere)\s+)?kommun\w*")
+_REFUGEE_NOUN = re.compile(
+    r"^\s*(?:(?:nye|fleire|flere|overforings|ekstra)\s+)?"
+    r"(?:flyktning\w*|person\w*|einsleg\w*|enslig\w*|mindrearig\w*|barn\b)"
+)
+_AT_LEAST = re.compile(
+    r"\b(?:minst|minimum|over|meir\s+enn|mer\s+enn|fleire\s+enn|flere\s+enn)\s+$"
+)
+_ABOUT = re.compile(r"\b(?:om\s*lag|omlag|ca\.?|cirka|rundt|omkring|kring|anslagsvis)\s+$")
+_AT_MOST = re.compile(
+    r"\b(?:inntil|opp\s+til|maks\w*|hogst|hoyst|under|faerre\s+enn|faerre\s+en|mindre\s+enn)\s+$"
+)
+_YEAR_IN_SENTENCE = re.compile(r"\b(?:i|for|til|gjennom|innan|innen|per)\s+((?:19|20)\d\d)\b")
+_NEXT_YEAR = re.compile(r"\bneste\s+ar\b")
+_THIS_YEAR = re.compile(r"\b(?:i\s+ar|inneverande\s+ar|inneværende\s+ar|dette\s+aret)\b")
+_DATE_CONTEXT = re.compile(
+    r"\b\d{1,2}\.\s*(?:jan|feb|mar|apr|mai|jun|jul|aug|sep|okt|nov|des)\w*\.?\s+$"
+)
+
+
+def read_statements(sections: Sequence[Section]) -> tuple[Statement, ...]:
+    """Every sentence (headings included) that holds a number, as template and values."""
+    statements: list[Statement] = []
+    for section in sections:
+        texts: list[str] = [section.heading] if section.heading else []
+        texts += split_sentences(section.paragraphs)
+        for sentence in texts:
+            statement = make_statement(section.heading, sentence)
+            if statement is not None:
+                statements.append(statement)
+    return tuple(statements)
+
+
+def make_statement(section: str | None, sentence: str) -> Statement | None:
+    """'35 499 personer har …' → template '{} personer har …', values (35499,)."""
+    values: list[int] = []
+    parts: list[str] = []
+    last = 0
+    for match in _NUMBER.finditer(sentence):
+        value = parse_number(match.group(0))
+        if value is None:
+            continue
+        parts.append(sentence[last : match.start()].replace("{", "{{").replace("}", "}}"))
+        parts.append("{}")
+        values.append(value)
+        last = match.end()
+    if not values:
+        return None
+    parts.append(sentence[last:].replace("{", "{{").replace("}", "}}"))
+    return Statement(section, "".join(parts), tuple(values))
+
+
+def read_key_figures(
+    sections: Sequence[Section], *, page_year: int | None, page_date: str | None
+) -> tuple[tuple[KeyFigure, ...], list[str]]:
+    """Key figures stated anywhere, and the lead's numbers that no key figure explains.
+
+    The lead is the first paragraph before the first heading. Years, dates and list positions
+    are not figures.
+    """
+    figures: list[KeyFigure] = []
+    unexplained: list[str] = []
+    for position, section in enumerate(sections):
+        texts: list[str] = [section.heading] if section.heading else []
+        paragraphs = list(section.paragraphs)
+        for index, paragraph in enumerate(paragraphs):
+            for sentence in split_sentences([paragraph]):
+                found, loose = key_figures_in(sentence, page_year=page_year, page_date=page_date)
+                figures += found
+                if position == 0 and section.heading is None and index == 0:
+                    unexplained += loose
+        for heading in texts:
+            found, _ = key_figures_in(heading, page_year=page_year, page_date=page_date)
+            figures += found
+    return tuple(_unique(figures)), unexplained
+
+
+def key_figures_in(
+    sentence: str, *, page_year: int | None, page_date: str | None
+) -> tuple[list[KeyFigure], list[str]]:
+    """The key figures one sentence states, and its numbers (as printed) that say nothing known."""
+    folded = fold(sentence)
+    measure = _sentence_measure(folded)
+    year = _sentence_year(folded, page_year=page_year, page_date=page_date)
+    minors_sentence = bool(_MINORS.search(folded))
+    found: list[KeyFigure] = []
+    loose: list[str] = []
+    pending_municipalities: list[tuple[int, str | None]] = []
+    plain_refugees = False
+    for match in _NUMBER.finditer(folded):
+        printed = match.group(0)
+        before, after = folded[: match.start()], folded[match.end() :]
+        value = parse_number(printed)
+        if value is None or _not_a_figure(printed, before, after):
+            continue
+        if _RANGE_AFTER.match(after) or _RANGE_BEFORE.search(before) or _RANGE_END.search(before):
+            continue  # a range: never one exact figure
+        qualifier = _qualifier(before)
+        if _MUNICIPALITY_NOUN.match(after):
+            pending_municipalities.append((value, qualifier))
+            continue
+        noun = _REFUGEE_NOUN.match(after)
+        if noun and measure is not None:
+            tail = after[: noun.end() + 40]
+            part = _minors_part(noun.group(0) + " " + tail)
+            if part == "total":
+                plain_refugees = True
+            found.append(KeyFigure(measure, "refugees", part, year, value, qualifier))
+            continue
+        loose.append(printed)
+    for value, qualifier in pending_municipalities:
+        if measure is None:
+            loose.append(str(value))
+            continue
+        part = "minors" if minors_sentence and not plain_refugees else "total"
+        found.append(KeyFigure(measure, "municipalities", part, year, value, qualifier))
+    return found, loose
+
+
+def _sentence_measure(folded: str) -> str | None:
+    if _DECISION.search(folded):
+        return "decision"
+    if _REQUEST.search(folded):
+        return "request"
+    if _SETTLED.search(folded):
+        return "settled"
+    return None
+
+
+def _sentence_year(folded: str, *, page_year: int | None, page_date: str | None) -> int | None:
+    match = _YEAR_IN_SENTENCE.search(folded)
+    if match:
+        return int(match.group(1))
+    today = date.fromisoformat(page_date).year if page_date else None
+    if today is not None and _NEXT_YEAR.search(folded):
+        return today + 1
+    if today is not None and _THIS_YEAR.search(folded):
+        return today
+    return page_year
+
+
+def _not_a_figure(printed: str, before: str, after: str) -> bool:
+    """Years, dates, percentages, ages and ordinals are not counts of people or municipalities."""
+    if _YEARISH.match(printed):
+        return True
+    if after.startswith((".", ":")) and re.match(r"^[.:]\s*(?:\d|[a-z]+\s+\d{4})", after):
+        return True  # "12.11.2021", "12. november 2021"
+    if re.match(
+        r"^\s*(?:prosent|%|ar\b|år\b|timar|timer|dagar|dager|veker|uker|mnd|månader)", after
+    ):
+        return True
+    return bool(_DATE_CONTEXT.search(before))
+
+
+def _qualifier(before: str) -> str | None:
+    if _AT_LEAST.search(before):
+        return "at-least"
+    if _ABOUT.search(before):
+        return "about"
+    if _AT_MOST.search(before):
+        return "at-most"
+    return None
+
+
+def _minors_part(text: str) -> str:
+    if not _MINORS.search(text):
+        return "total"
+    if _15_18.search(text):
+        return "minors_15_18"
+    if _UNDER_15.search(text):
+        return "minors_under_15"
+    return "minors"
+
+
+def _unique(figures: Iterable[KeyFigure]) -> list[KeyFigure]:
+    seen: set[KeyFigure] = set()
+    out: list[KeyFigure] = []
+    for figure in figures:
+        if figure not in seen:
+            seen.add(figure)
+            out.append(figure)
+    return out
