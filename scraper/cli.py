@@ -423,7 +423,7 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
       imdi-watch history 1818 --json
       imdi-watch history Oslo --page bosettingstall
     """
-    from scraper.municipalities import ambiguity_message, match_names
+    from scraper.municipalities import ambiguity_message, match_names, suggest
 
     with _open_store(state, create=False) as store:
         page_id = _page_id(state, store, page_name)
@@ -431,7 +431,12 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
         if len(candidates) > 1:
             raise InputError(ambiguity_message(municipality, candidates))
         if not candidates:
-            raise InputError(f"no municipality matches {municipality!r} in any stored revision")
+            stored = {number for _, number, _ in store.area_names(page_id) if number}
+            nearest = [m.label for m in suggest(municipality, among=stored)]
+            hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
+            raise InputError(
+                f"no municipality matches {municipality!r} in any stored revision{hint}"
+            )
         (candidate,) = candidates
         found = store.area_history(page_id, candidate.numbers)
     if as_json:

@@ -491,43 +491,36 @@ def reform_group(number: str) -> set[str]:
 
 
 def match_names(query: str, known: Iterable[tuple[str, str | None, str | None]]) -> list[Candidate]:
-    """The municipalities among `known` (name, number, county) that `query` names: by number
-    ("0301", "301"), else by name, case- and accent-blind, with or without a "(county)"
-    qualifier and by either part of a bilingual name. Municipalities are told apart by number:
-    two numbers joined by the 2024 reform are one municipality, anything else is a second
-    candidate (Herøy is 1515 and 1818)."""
+    """The municipalities among `known` (name, number, county: what a page's history holds) that
+    `query` names, as `resolve` reads a query, else by IMDi's own spelling in `known`.
+    Municipalities are told apart by number: two numbers joined by the 2024 reform under one
+    name are one municipality, anything else is a second candidate (Herøy is 1515 and 1818)."""
     known = list(known)
-    text = query.strip()
-    if not text:
-        return []
-    if text.isdigit():
-        number = text.zfill(4)
-        names = {fold(_QUALIFIER.sub("", k[0])) for k in known if k[1] == number}
-        group = reform_group(number)
-        hits = [
-            k
-            for k in known
-            if k[1] == number or (k[1] in group and fold(_QUALIFIER.sub("", k[0])) in names)
-        ]
-    else:
-        key = fold(text)
+    stored = {number for _, number, _ in known if number}
+    hits = [(m.name, m.number, m.county) for m in resolve(query, among=stored)]
+    if not hits and not query.strip().isdigit():
+        key = fold(query)
         hits = [k for k in known if key in _name_variants([k[0]])]
     groups: list[tuple[set[str], list[tuple[str, str | None, str | None]]]] = []
     for hit in hits:
         number = hit[1]
-        for numbers, members in groups:
-            if number is not None and number in numbers:
-                numbers |= reform_group(number)
-                members.append(hit)
+        same_name = {
+            k[1] for k in known
+            if k[1] and fold(_QUALIFIER.sub("", k[0])) == fold(_QUALIFIER.sub("", hit[0]))
+        } | ({number} if number else set())  # fmt: skip
+        members = reform_group(number) & same_name if number else set()
+        for numbers, group in groups:
+            if numbers & members:
+                numbers |= members
+                group.append(hit)
                 break
         else:
-            groups.append((reform_group(number) if number else set(), [hit]))
-    candidates = []
-    for _, members in groups:
-        numbers = tuple(sorted({m[1] for m in members if m[1]}))
-        latest = max(members, key=lambda m: m[1] or "")
-        candidates.append(Candidate(numbers, latest[0], latest[2]))
-    return candidates
+            groups.append((members, [hit]))
+    return [
+        Candidate(tuple(sorted(numbers)), max(group, key=lambda m: m[1] or "")[0],
+                  max(group, key=lambda m: m[1] or "")[2])
+        for numbers, group in groups
+    ]  # fmt: skip
 
 
 def ambiguity_message(query: str, candidates: list[Candidate]) -> str:

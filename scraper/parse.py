@@ -15,7 +15,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.columns import Column, classify_columns, split_pair
+from scraper.columns import Column, area_column, classify_columns, split_pair
 from scraper.errors import ParseError
 from scraper.models import (
     HEADLINE_FIELDS,
@@ -469,7 +469,17 @@ def _raw_table(table: LexborNode, *, caption: str | None) -> _RawTable | None:
     width = max(len(row) for row in grid)
     # The header: the <thead> rows, else the leading rows in which no cell after the first is a
     # number (a header may be split over two rows).
+    # The header: the <thead> rows, else the leading rows of <th> cells or of column words
+    # ("Kommune", "Fylke") without figures, else the leading rows without figures.
     header_rows = len(table.css("thead tr"))
+    if not header_rows:
+        for tr, texts in zip(table.css("tr")[:4], grid, strict=False):
+            cells = [c for c in tr.iter() if c.tag_id in _CELL_TAG_IDS]
+            all_th = bool(cells) and all(c.tag == "th" for c in cells)
+            worded = any(area_column(text) for text in texts) and not _has_figures(texts)
+            if not (all_th or worded) or header_rows >= len(grid) - 1:
+                break
+            header_rows += 1
     if not header_rows:
         while header_rows < min(4, len(grid) - 1) and not _has_figures(grid[header_rows]):
             header_rows += 1

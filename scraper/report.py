@@ -954,7 +954,7 @@ def history_to_dict(
     return {
         "municipality": {
             "name": municipality.name,
-            "number": municipality.numbers[-1] if municipality.numbers else None,
+            "municipality_number": municipality.numbers[-1] if municipality.numbers else None,
             "numbers": list(municipality.numbers),
             "county": municipality.county,
         },
@@ -963,8 +963,9 @@ def history_to_dict(
                 "revision": revision.id,
                 "first_seen": revision.first_seen,
                 "updated": revision.updated,
-                "name": figures[0].area if figures else None,
-                "number": figures[0].number if figures else None,
+                "municipality": figures[0].area if figures else None,
+                "municipality_number": figures[0].number if figures else None,
+                "county": figures[0].county if figures else None,
                 "figures": [{**f.series.key_dict(), "value": f.value} for f in figures],
             }
             for revision, figures in found

@@ -283,9 +283,10 @@ def test_history_alesund_finds_alesund_in_every_revision(two: Cli) -> None:
     assert result.code == 0
     found = json.loads(result.out)
     assert found["municipality"] == {
-        "name": "Ålesund", "number": "1507", "numbers": ["1507"], "county": "Møre og Romsdal",
+        "name": "Ålesund", "municipality_number": "1507", "numbers": ["1507"],
+        "county": "Møre og Romsdal",
     }  # fmt: skip
-    assert [(e["revision"], e["name"]) for e in found["revisions"]] == [
+    assert [(e["revision"], e["municipality"]) for e in found["revisions"]] == [
         (1, "Ålesund"),
         (2, "Ålesund"),
     ]  # oldest first, as the text reads
@@ -299,7 +300,7 @@ def test_history_by_number_0301(two: Cli) -> None:
 
     found = json.loads(result.out)
     requested = [
-        (e["revision"], e["name"], f["value"])
+        (e["revision"], e["municipality"], f["value"])
         for e in found["revisions"]
         for f in e["figures"]
         if (f["measure"], f["year"], f["part"]) == ("request", 2022, "total")
@@ -339,10 +340,26 @@ def test_history_by_number_is_one_municipality(
 ) -> None:
     found = json.loads(two("history", number, "--json").out)
     assert found["municipality"]["name"] == name
-    assert {e["number"] for e in found["revisions"]} == {number}
+    assert {e["municipality_number"] for e in found["revisions"]} == {number}
     assert [
         f["value"] for e in found["revisions"] for f in e["figures"] if f["part"] == "total"
     ] == values
+
+
+def test_history_of_a_near_name_suggests_the_nearest(two: Cli) -> None:
+    result = two("history", "Berg")
+    assert result.code == 2
+    assert result.err.startswith("imdi-watch: error: no municipality matches 'Berg' in any ")
+    assert "nearest: 4601 Bergen" in result.err
+
+
+@pytest.mark.parametrize(
+    ("query", "number"),
+    [("Aalesund", "1507"), ("aurskog holand", "3026"), ("Guovdageaidnu", "5430"), ("1818", "1818")],
+)
+def test_history_finds_names_as_people_type_them(two: Cli, query: str, number: str) -> None:
+    found = json.loads(two("history", query, "--json").out)
+    assert found["municipality"]["municipality_number"] == number
 
 
 def test_history_of_an_unknown_name_is_exit_2_in_one_line(two: Cli) -> None:

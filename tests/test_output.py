@@ -99,19 +99,30 @@ def test_history_json_names_the_municipality_once_in_the_texts_order(
     data = json.loads(store("history", "Bergen", "--json").out)
     text = store("history", "Bergen").out
     assert data == {
-        "municipality": {"name": "Bergen", "municipality_number": "4601", "county": "Vestland"},
+        "municipality": {
+            "name": "Bergen", "municipality_number": "4601", "numbers": ["4601"],
+            "county": "Vestland",
+        },
         "revisions": [
             {
                 "revision": 1, "first_seen": "2021-11-12T09:00:00.000Z", "updated": "2021-11-12",
-                "municipality": "Bergen", "county": "Vestland",
-                "figures": {"requested": 182, "minors": 7, "minors_15_18": 5,
-                            "minors_under_15": 2},
+                "municipality": "Bergen", "municipality_number": "4601", "county": "Vestland",
+                "figures": [
+                    {"measure": "request", "year": 2022, "part": "total", "value": 182},
+                    {"measure": "request", "year": 2022, "part": "minors", "value": 7},
+                    {"measure": "request", "year": 2022, "part": "minors_15_18", "value": 5},
+                    {"measure": "request", "year": 2022, "part": "minors_under_15", "value": 2},
+                ],
             },
             {
                 "revision": 2, "first_seen": "2021-11-19T09:00:00.000Z", "updated": "2021-11-19",
-                "municipality": "Bergen", "county": "Vestland",
-                "figures": {"requested": 192, "minors": 7, "minors_15_18": 5,
-                            "minors_under_15": 2},
+                "municipality": "Bergen", "municipality_number": "4601", "county": "Vestland",
+                "figures": [
+                    {"measure": "request", "year": 2022, "part": "total", "value": 192},
+                    {"measure": "request", "year": 2022, "part": "minors", "value": 7},
+                    {"measure": "request", "year": 2022, "part": "minors_15_18", "value": 5},
+                    {"measure": "request", "year": 2022, "part": "minors_under_15", "value": 2},
+                ],
             },
         ],
     }  # fmt: skip
@@ -135,7 +146,10 @@ def test_every_csv_is_the_excel_safe_dialect(store: Callable[..., object], args:
     if args[0] != "diff":
         assert '"Oslo","0301","Oslo",215,6,6,0\r\n' in result.out
     else:
-        assert '"figure","Oslo","Oslo","0301","requested",225,215,-10,\r\n' in result.out
+        assert (
+            '"figure","Oslo","Oslo","0301","requested","request",2022,"total",225,215,-10,\r\n'
+            in result.out
+        )
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote_and_numbers_stay_numbers() -> None:
