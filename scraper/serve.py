@@ -256,6 +256,7 @@ def make_datasette(db_path: Path, *, source_url: str = DEFAULT_URL) -> Datasette
     _check_store(db_path)
     _register_plugin()
     _register_dashboard_functions()
+    _register_guard()
     return Datasette(
         files=[str(db_path)],
         metadata=build_metadata(db_path.stem, source_url=source_url),
@@ -315,7 +316,7 @@ def run_server(datasette: Datasette, sock: socket.socket) -> None:
     """Serve until Ctrl-C or SIGTERM. Uvicorn logs through the root logger (shown with -v)."""
     import uvicorn
 
-    config = uvicorn.Config(datasette.app(), log_config=None, lifespan="on")
+    config = uvicorn.Config(read_only(datasette.app()), log_config=None, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -659,3 +660,99 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
     if text is not None:
         element.text = _NOT_XML.sub("\ufffd", text)
     return element
+
+
+# --- a browsing server answers what it is asked, nothing more ---------------------------------
+
+GUARD_NAME = "imdi-watch-guard"
+DATASETTE_HANDLER = "datasette.handle_exception"
+READ_METHODS = ("GET", "HEAD")
+READ_ONLY_BODY = b"imdi-watch serve is read-only: only GET and HEAD are answered\n"
+
+
+def read_only(app: Any) -> Any:
+    """The ASGI app with every method but GET and HEAD answered 405 before Datasette sees it:
+    a browsing server has nothing to insert, upsert, delete, drop or log in to."""
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in READ_METHODS:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"allow", b"GET, HEAD"),
+                        (b"content-length", str(len(READ_ONLY_BODY)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": READ_ONLY_BODY})
+            return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _register_guard() -> None:
+    """Errors answered in one place: a malformed address (half a compound key, a column that
+    does not exist) is the client's error, 4xx and one log line; anything else is a 500 with one
+    logged traceback. Datasette's own handler (a rich traceback with every local variable on
+    stderr, even for a 404) is replaced, since each of its responses would be rendered too."""
+    from datasette import hookimpl
+    from datasette.plugins import pm
+
+    if pm.get_plugin(GUARD_NAME) is not None:
+        return
+
+    class Guard:
+        __name__ = GUARD_NAME
+
+        @hookimpl
+        def handle_exception(
+            self, datasette: Datasette, request: Request, exception: Exception
+        ) -> Any:
+            answer = client_error(exception)
+            if answer is None:
+                log.error("%s %s: %s", request.method, request.path, exception, exc_info=exception)
+                status, message = 500, f"{type(exception).__name__}: {exception}"
+            else:
+                status, message = answer
+                log.info("%s %s: %d %s", request.method, request.path, status, message)
+
+            async def respond() -> Response:
+                return await _error_response(datasette, request, status, message)
+
+            return respond
+
+    if pm.get_plugin(DATASETTE_HANDLER) is not None:
+        pm.unregister(name=DATASETTE_HANDLER)
+    pm.register(Guard(), name=GUARD_NAME)
+
+
+def client_error(exception: BaseException) -> tuple[int, str] | None:
+    """(status, message) when `exception` comes from what the request asked, else None."""
+    from datasette.utils.asgi import Base400
+    from datasette.views.base import DatasetteError
+
+    if isinstance(exception, Base400):
+        return exception.status, str(exception.args[0] if exception.args else exception)
+    if isinstance(exception, DatasetteError) and not exception.message_is_html:
+        # Datasette says 500 for what a request got wrong ("Cannot sort table by x")
+        return min(exception.status, 400), str(exception.message)
+    if isinstance(exception, sqlite3.ProgrammingError | sqlite3.OperationalError):
+        # The URL's values became SQL parameters or names (a row's key, a sort column).
+        return 400, f"this address does not name anything in the store ({exception})"
+    return None
+
+
+async def _error_response(
+    datasette: Datasette, request: Request, status: int, message: str
+) -> Response:
+    from datasette.utils.asgi import Response
+
+    info = {"ok": False, "error": message, "status": status, "title": None}
+    if request.path.split("?")[0].endswith(".json"):
+        return Response.json(info, status=status)
+    page = await datasette.render_template([f"{status}.html", "error.html"], info, request=request)
+    return Response.html(page, status=status)
