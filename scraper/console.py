@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import re
-import shlex
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -45,6 +43,9 @@ def program_name() -> str:
     `./imdi-watch` says how it was typed ($IMDI_WATCH_PROG); an installed script on PATH is
     `imdi-watch`, one off PATH its absolute path; `python -m scraper` is that interpreter's.
     """
+    import shlex  # only when a command line is printed
+    import shutil
+
     wrapper = os.environ.get("IMDI_WATCH_PROG")
     if wrapper:
         return shlex.quote(wrapper)

@@ -7,6 +7,7 @@ touches stored revisions.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -163,7 +164,7 @@ def _store_job(job: _Job, *, store: Store) -> CheckResult:
     target = job.target
     if job.result is not None:
         try:
-            return ingest_body(
+            return _same_bytes(job, store=store) or ingest_body(
                 target, job.result, store=store, fetched_at=job.fetched_at, page_id=job.page_id
             )
         except StoreError:
@@ -179,6 +180,28 @@ def _store_job(job: _Job, *, store: Store) -> CheckResult:
     return CheckResult(
         target, Outcome.ERROR, job.fetched_at, stored.fetch_id, status=status, error=message
     )
+
+
+def _same_bytes(job: _Job, *, store: Store) -> CheckResult | None:
+    """`unchanged`, without parsing, when the body is byte for byte the latest revision's snapshot
+    (the same bytes are the same page); None when it is not, and the body must be read.
+
+    The parser version is not compared on purpose: a page that did not change is not reported
+    as changed because the parser did (`reparse` re-reads stored revisions after an upgrade).
+    """
+    result = job.result
+    if result is None or result.body is None or result.not_modified:
+        return None
+    latest = store.latest_revision(job.page_id)
+    if latest is None or latest.snapshot != hashlib.sha256(result.body).hexdigest():
+        return None
+    stored = store.record_check(
+        job.page_id, fetched_at=job.fetched_at, outcome=Outcome.UNCHANGED, fetch=result
+    )
+    return CheckResult(
+        job.target, Outcome.UNCHANGED, job.fetched_at, stored.fetch_id, status=result.status,
+        elapsed_ms=result.elapsed_ms, bytes=len(result.body), revision_id=latest.id,
+    )  # fmt: skip
 
 
 def _unexpected(target: Target, exc: BaseException) -> str:

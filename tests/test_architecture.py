@@ -93,10 +93,10 @@ def test_architecture_each_third_party_library_has_one_home() -> None:
     assert wrong == []
 
 
-# what a `check` that finds nothing new never needs: click's command building, the report, the
-# diff, notifications (none configured), the CLI module itself
+# what a `check` that finds the same page never needs: click's command building, the report,
+# the diff, notifications (none configured), the CLI module itself, and (same bytes) the parser
 NOT_FOR_AN_UNCHANGED_CHECK = ("click", "scraper.cli", "scraper.report", "scraper.diff",
-                              "scraper.notify")  # fmt: skip
+                              "scraper.notify", "scraper.parse", "selectolax")  # fmt: skip
 
 
 def test_architecture_check_path_imports_only_what_a_check_needs(tmp_path: Path) -> None:
@@ -131,4 +131,21 @@ def test_architecture_check_path_imports_only_what_a_check_needs(tmp_path: Path)
             )
             outcomes.append(json.loads(done.stdout.strip().splitlines()[-1]))
     # the first check creates the store: sqlite-utils (migrations) brings click with it
-    assert outcomes == [[0, ["click", "scraper.diff"], 0], [0, [], 0]], done.stderr
+    assert outcomes == [
+        [0, ["click", "scraper.diff", "scraper.parse", "selectolax"], 0],
+        [0, [], 0],
+    ], done.stderr
+
+
+def test_architecture_httpx_cli_is_skipped_on_import_and_still_importable_after() -> None:
+    # scraper.fetch keeps `import httpx` from importing httpx._main (its command-line client:
+    # click, rich, pygments, ~35 ms); the README says why. httpx itself must be unchanged.
+    script = (
+        "import sys, json\n"
+        "import scraper.fetch\n"
+        "before = sorted({'click', 'rich', 'pygments', 'httpx._main'} & set(sys.modules))\n"
+        "import httpx._main\n"
+        "print(json.dumps([before, callable(httpx._main.main)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert json.loads(done.stdout) == [[], True], done.stderr
