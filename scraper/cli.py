@@ -291,7 +291,7 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     default=20,
     show_default=True,
     type=click.IntRange(min=1),
-    help="How many fetches to list.",
+    help="How many fetches and revisions to list.",
 )
 @json_option
 @click.pass_obj
@@ -305,7 +305,7 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     """
     with _open_store(state, create=False) as store:
         fetches = store.fetches(limit=limit)
-        revisions = store.revisions()
+        revisions = store.revisions(limit=limit)
     if as_json:
         _emit_json(
             {

@@ -894,7 +894,7 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
             ]
         )
     lines += _table(table, "llrrrrl", indent=2)
-    _section(lines, f"Revisions ({len(revisions)})")
+    _section(lines, f"Revisions (newest {len(revisions)})")
     table = [
         [
             [(h, "heading")]

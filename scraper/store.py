@@ -1160,12 +1160,14 @@ class Store:
             raise InputError(f"{self.db_path}: no revision {revision_id}")
         return _revision_from_row(rows[0])
 
-    def revisions(self, page_id: int | None = None) -> list[RevisionRecord]:
-        """Every revision, newest first."""
+    def revisions(
+        self, page_id: int | None = None, *, limit: int | None = None
+    ) -> list[RevisionRecord]:
+        """Every revision (or the latest `limit`), newest first."""
         rows = self._query(
             f"SELECT {_REVISION_COLUMNS} FROM revisions WHERE ?1 IS NULL OR page_id = ?1 "
-            "ORDER BY id DESC",
-            (page_id,),
+            "ORDER BY id DESC LIMIT ?2",
+            (page_id, -1 if limit is None else limit),
         )
         return [_revision_from_row(row) for row in rows]
 

@@ -148,7 +148,7 @@ def test_log_lists_fetches_and_revisions_newest_first(two: Cli) -> None:
         ["2021-11-19T09:00:00.000Z", "new-revision", "200"],
         ["2021-11-12T09:00:00.000Z", "new-revision", "200"],
     ]
-    assert "Revisions (2)" in lines
+    assert "Revisions (newest 2)" in lines
     revision_lines = [
         line.split() for line in lines if line.startswith("  2 ") or line.startswith("  1 ")
     ]
@@ -178,6 +178,7 @@ def test_log_limit(two: Cli) -> None:
     data = json.loads(two("log", "-n", "1", "--json").out)
 
     assert [f["id"] for f in data["fetches"]] == [2]
+    assert [r["id"] for r in data["revisions"]] == [2]  # -n limits both, in SQL
 
 
 # --- show --------------------------------------------------------------------------------------
