@@ -41,11 +41,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        ("/imdi-watch/figures/1", 400),  # half of the (revision_id, position) key
-        ("/imdi-watch/figures/1.json", 400),
-        ("/imdi-watch/figures.json?_sort=no_such_column", 400),
+        ("/imdi-watch/changes/1", 400),  # half of the (revision_id, position) key
+        ("/imdi-watch/changes/1.json", 400),
+        ("/imdi-watch/figures/1", 404),  # a view has no rows by key
+        ("/imdi-watch/fetches.json?_sort=no_such_column", 400),
         ("/imdi-watch/no_such_table", 404),
-        ("/imdi-watch/figures/999,1", 404),
+        ("/imdi-watch/changes/999,1", 404),
     ],
 )
 def test_serve_malformed_addresses_are_client_errors(
@@ -85,8 +86,8 @@ def test_serve_logs_a_malformed_address_in_one_line_without_a_traceback(tmp_path
     assert process.stderr is not None
     base = process.stderr.readline().split(" at ")[1].split(" ")[0].rstrip("/")
     statuses = [
-        httpx.get(base + "/imdi-watch/figures/1").status_code,
-        httpx.get(base + "/imdi-watch/figures?_sort=nope").status_code,
+        httpx.get(base + "/imdi-watch/changes/1").status_code,
+        httpx.get(base + "/imdi-watch/fetches?_sort=nope").status_code,
         httpx.post(base + "/-/insert", json={}).status_code,
         httpx.get(base + "/imdi-watch/revisions.json?_shape=array").status_code,
     ]
