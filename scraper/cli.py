@@ -323,6 +323,8 @@ def _page_id(state: _State, store: Store, name: str | None = None) -> int:
     """The page read commands look at: the one named, else the config's first page (or the
     store's only one)."""
     pages = store.pages()
+    if not pages:
+        raise InputError(f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first")
     if name is not None:
         for page in pages:
             if page.name == name:
@@ -338,12 +340,39 @@ def _page_id(state: _State, store: Store, name: str | None = None) -> int:
     raise InputError(f"{store.db_path}: no page {wanted} stored yet; run `imdi-watch check` first")
 
 
-def _resolve_revision(state: _State, store: Store, ref: str | None) -> RevisionRecord:
+def _table_revision(
+    state: _State, store: Store, ref: str | None, *, page_id: int | None = None
+) -> RevisionRecord:
+    """As `_resolve_revision`, but a latest revision without the table never empties an answer:
+    the last revision that had one answers, and stderr says so, naming both."""
+    from scraper.pipeline import pick_baseline
+
+    record = _resolve_revision(state, store, ref, page_id=page_id)
+    if ref is not None or record.has_table:
+        return record
+    found = pick_baseline(
+        store.revisions(record.page_id), table=True, has_table=lambda r: r.has_table
+    )
+    if found is None or not found.has_table:
+        return record
+    click.echo(
+        f"imdi-watch: note: the latest revision {record.id} has no table "
+        f"({', '.join(w.code for w in record.warnings) or 'no table'}); showing revision "
+        f"{found.id}, the last that had one",
+        err=True,
+    )
+    return found
+
+
+def _resolve_revision(
+    state: _State, store: Store, ref: str | None, *, page_id: int | None = None
+) -> RevisionRecord:
     """A revision id, a date (the revision current that day), or None for the latest."""
     from scraper.norsk import parse_date
 
+    page_id = page_id if page_id is not None else _page_id(state, store)
     if ref is None:
-        revisions = store.revisions()
+        revisions = store.revisions(page_id)
         if not revisions:
             raise InputError(
                 f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
@@ -357,7 +386,7 @@ def _resolve_revision(state: _State, store: Store, ref: str | None) -> RevisionR
     day = parse_date(ref)
     if day is None:
         raise InputError(f"{ref!r} is neither a revision id nor a date like 2021-11-12")
-    found = store.revision_at(_page_id(state, store), day)
+    found = store.revision_at(page_id, day)
     if found is None:  # before monitoring began: the revision IMDi dated that day or earlier
         found = next(
             (r for r in store.revisions() if r.updated is not None and r.updated <= day), None
@@ -390,7 +419,7 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
             raise click.UsageError(f"--csv and --format {fmt} disagree: give one of them")
         fmt = "csv"
     with _open_store(state, create=False) as store:
-        record = _resolve_revision(state, store, revision)
+        record = _table_revision(state, store, revision)
         rows = store.figures(record.id, county=county)
     if county and not rows:
         raise InputError(f"no rows for county {county!r} in revision {record.id}")
@@ -464,6 +493,9 @@ def ingest(
 ) -> None:
     """Import saved captures of the page as if they had been fetched then.
 
+    History only grows forward: a capture older than the page's latest check is refused (exit
+    2, nothing written) unless the page has no checks yet; a capture at the time of a stored
+    check is the same capture again and is left out, saying so.
 
     \b
     Examples:
@@ -471,37 +503,46 @@ def ingest(
       imdi-watch ingest captures/*.html        (each at its file's modification time)
     """
     from scraper.config import Target
-    from scraper.pipeline import capture_result, ingest_body
+    from scraper.pipeline import Capture, capture_result, ingest_body, iso_utc, plan_ingest
 
     target = state.config.pages[0]
     if url:
         target = next((t for t in state.config.pages if t.url == url), Target(url, url))
-    moments = {}
+    captures = []
     for name in files:
         path = Path(name)
         if not path.is_file():
             raise InputError(f"{name}: no such file")
-        moments[name] = (
+        moment = (
             _parse_moment(fetched_at)
             if fetched_at
             else datetime.fromtimestamp(path.stat().st_mtime, UTC)
         )
+        captures.append(Capture(name, path.read_bytes(), iso_utc(moment)))
     results = []
+    skipped: list[Capture] = []
     with _open_store(state) as store, store.lock(state.config.store.lock_wait_s):
-        for name in sorted(files, key=lambda n: moments[n]):
-            from scraper.pipeline import iso_utc
-
-            body = Path(name).read_bytes()
+        planned = {c.name for c in plan_ingest(target, captures, store=store)}
+        for capture in sorted(captures, key=lambda c: c.fetched_at):
+            if capture.name not in planned:
+                skipped.append(capture)
+                continue
             result = ingest_body(
                 target,
-                capture_result(body, url=target.url),
+                capture_result(capture.body, url=target.url),
                 store=store,
-                fetched_at=iso_utc(moments[name]),
+                fetched_at=capture.fetched_at,
             )
-            results.append((name, result))
+            results.append((capture.name, result))
     if as_json:
-        _emit_json([{"file": n, **r.to_dict()} for n, r in results])
+        _emit_json(
+            [{"file": c.name, "outcome": "already-stored", "fetched_at": c.fetched_at}
+             for c in skipped]
+            + [{"file": n, **r.to_dict()} for n, r in results]
+        )  # fmt: skip
     else:
+        for capture in skipped:
+            _say(f"{capture.name}: already stored (a check at {capture.fetched_at})")
         for name, result in results:
             suffix = f" (revision {result.revision_id})" if result.revision_id else ""
             _say(f"{name}: {result.outcome}{suffix}")
@@ -566,20 +607,12 @@ def rebuild(state: _State, output: str, as_json: bool) -> None:
     Example:
       imdi-watch rebuild store/rebuilt.db && imdi-watch --debug log
     """
-    from scraper.diff import diff_pages
-    from scraper.parse import PARSER_VERSION, parse_page
-    from scraper.store import rebuild_from_snapshots
+    from scraper.pipeline import rebuild_store
 
     target = Path(output)
     if target.exists():
         raise InputError(f"{output}: already exists; rebuild writes a new database only")
-    summary = rebuild_from_snapshots(
-        target,
-        state.config.store.snapshots,
-        parse_page,
-        parser_version=PARSER_VERSION,
-        diff=diff_pages,
-    )
+    summary = rebuild_store(target, state.config.store.snapshots)
     if as_json:
         _emit_json(_record(summary))
         return
@@ -650,13 +683,16 @@ def _diff_sides(
     with _open_store(state, create=False) as store:
         sides: list[tuple[Page, str]] = []
         if not refs:
-            revisions = store.revisions()
-            if len(revisions) < 2:
+            from scraper.pipeline import baseline_of
+
+            revisions = store.revisions(_page_id(state, store))
+            baseline = baseline_of(store, revisions[0]) if revisions else None
+            if baseline is None:
                 raise InputError(
                     f"{store.db_path}: {len(revisions)} revision(s) stored; a diff needs two "
                     "(or name two HTML files)"
                 )
-            refs = [str(revisions[1].id), str(revisions[0].id)]
+            refs = [str(baseline.id), str(revisions[0].id)]
         elif len(refs) == 1:
             refs.append(None)  # type: ignore[arg-type]
         for ref in refs:
@@ -796,21 +832,31 @@ def feed(state: _State, limit: int, output: str | None) -> None:
 @cli.command()
 @click.argument("revision", required=False)
 @output_options("csv", "json")
+@click.option("--long", "long_form", is_flag=True, help="One row per figure, not per area.")
 @click.option("--history", is_flag=True, help="Every figure of every revision, one row each.")
+@click.option("--page", "page_name", help="The page (its name in the config); default: the first.")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.pass_obj
 def export(
-    state: _State, revision: str | None, fmt: str, history: bool, output: str | None
+    state: _State,
+    revision: str | None,
+    fmt: str,
+    long_form: bool,
+    history: bool,
+    page_name: str | None,
+    output: str | None,
 ) -> None:
     """Export the table at a revision (default: the latest), or --history, as CSV or JSON.
 
-    REVISION is a revision id or a date (the revision current on that day). CSV is UTF-8 with
-    a BOM and CRLF line ends, for Excel and LibreOffice; text cells are quoted ("0301"), a blank
-    cell is empty and 0 is 0. JSON is a list of objects (blank = null).
-
-    --history is long form: revision_id, seen, updated, municipality, municipality_number,
-    county, field, value.
-
+    REVISION is a revision id or a date (the revision current on that day). The table is wide:
+    a row per municipality (per county on a page without municipal rows, the printed totals
+    last) and a column per series: requested, minors, minors_15_18, minors_under_15 for the
+    request of the page's year, decision_2023, request_2016_minors … for the others. --long
+    and --history are long form, a row per figure: revision_id, seen, updated, level, area,
+    number, county, measure, year, part, value. CSV is UTF-8 with a BOM and CRLF line ends,
+    for Excel and LibreOffice; text cells are quoted ("0301"), a blank cell is empty and 0 is
+    0. JSON is a list of objects (blank = null). A latest revision without a table is skipped
+    for the last one that had it, with a note on stderr.
 
     \b
     Examples:
@@ -819,31 +865,33 @@ def export(
       imdi-watch export --history -o history.csv
     """
     from scraper.export import (
-        HISTORY_COLUMNS,
-        TABLE_COLUMNS,
-        RevisionRows,
-        history_records,
+        LONG_COLUMNS,
+        RevisionFigures,
+        long_records,
         render_records,
-        table_records,
+        wide_records,
     )
 
     if history and revision is not None:
         raise InputError("--history exports every revision; leave out REVISION")
     with _open_store(state, create=False) as store:
+        page_id = _page_id(state, store, page_name)
         if history:
-            revisions = sorted(store.revisions(), key=lambda r: r.id)
-            if not revisions:
+            chosen = sorted(store.revisions(page_id), key=lambda r: r.id)
+            if not chosen:
                 raise InputError(
                     f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
                 )
-            records = history_records(
-                RevisionRows(r.id, r.first_seen, r.updated, store.figures(r.id)) for r in revisions
-            )
-            columns = HISTORY_COLUMNS
         else:
-            record = _resolve_revision(state, store, revision)
-            records = table_records(store.figures(record.id))
-            columns = TABLE_COLUMNS
+            chosen = [_table_revision(state, store, revision, page_id=page_id)]
+        pages = [
+            RevisionFigures(r.id, r.first_seen, r.updated, store.load_page(r.id)) for r in chosen
+        ]
+    if history or long_form:
+        records, columns = long_records(pages), LONG_COLUMNS
+    else:
+        records, wide = wide_records(pages[0].page)
+        columns = wide
     _write_output(render_records(records, columns, format=fmt), output)
 
 

@@ -39,12 +39,21 @@ class InputError(ImdiWatchError):
 
 
 class FetchError(ImdiWatchError):
-    """A fetch failed; `status` is the HTTP status when there was a response."""
+    """A fetch failed; `status` is the HTTP status when there was a response, `attempts` how many
+    requests were made."""
 
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        attempts: int | None = None,
+    ):
         super().__init__(message)
         self.url = url
         self.status = status
+        self.attempts = attempts
 
 
 class ParseError(ImdiWatchError):

@@ -10,14 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scraper.models import FIGURE_FIELDS, Change, Row
+from scraper.models import FIGURE_FIELDS, Change, Page, Row, series_field
 
 EXPORT_FORMATS = ("csv", "json")
 TABLE_COLUMNS: tuple[str, ...] = ("municipality", "municipality_number", "county", *FIGURE_FIELDS)
-HISTORY_COLUMNS: tuple[str, ...] = (
-    "revision_id", "seen", "updated", "municipality", "municipality_number", "county", "field",
-    "value",
-)  # fmt: skip
 CHANGE_COLUMNS: tuple[str, ...] = (
     "kind", "county", "municipality", "municipality_number", "field", "measure", "year", "part",
     "old", "new", "delta", "section",
@@ -34,7 +30,7 @@ Record = dict[str, Any]
 
 
 def table_records(rows: Iterable[Row]) -> list[Record]:
-    """The table at one revision, a record per municipality in page order (None = blank cell)."""
+    """Legacy rows (the request series of a page's year), a record per municipality."""
     return [
         {
             "municipality": row.municipality,
@@ -46,32 +42,72 @@ def table_records(rows: Iterable[Row]) -> list[Record]:
     ]
 
 
+def wide_records(page: Page) -> tuple[list[Record], tuple[str, ...]]:
+    """The table at one revision, wide: a record per municipality (per county on a page without
+    municipal rows) and a column per series, named as diffs name them ("requested", "minors" …
+    for the request of the page's year, "decision_2023" …). An area in two tables (a request
+    table and a decision table) is one record. Printed totals rows are left out: a sum in the
+    spreadsheet would count them twice."""
+    columns: dict[tuple[str, int | None, str], str] = {}
+    for series in page.all_series:
+        columns.setdefault(series.key, series_field(series, page.year))
+    levels = {a.level for t in page.tables for a in t.areas}
+    municipal = "municipality" in levels
+    names = (
+        ("municipality", "municipality_number", "county")
+        if municipal
+        else ("county", "county_number")
+    )
+    records: dict[tuple[Any, ...], Record] = {}
+    for table in page.tables:
+        for position, area in enumerate(table.areas):
+            if area.level != ("municipality" if municipal else "county"):
+                continue
+            key = (area.number or area.name or f"#{position}", area.county)
+            if municipal:
+                place = {"municipality": area.name, "municipality_number": area.number,
+                         "county": area.county}  # fmt: skip
+            else:
+                place = {"county": area.name, "county_number": area.number}
+            record = records.setdefault(key, {**place, **dict.fromkeys(columns.values())})
+            for series, value in zip(table.series, area.values, strict=True):
+                record[columns[series.key]] = value
+    return list(records.values()), (*names, *columns.values())
+
+
+LONG_COLUMNS: tuple[str, ...] = (
+    "revision_id", "seen", "updated", "level", "area", "number", "county", "measure", "year",
+    "part", "value",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
-class RevisionRows:
-    """One revision's table, with what the long form repeats on every line."""
+class RevisionFigures:
+    """One revision's figures, with what the long form repeats on every line."""
 
     revision_id: int
     seen: str  # when imdi-watch first saw the revision (first_seen)
     updated: str | None  # the page's "Sist oppdatert" date
-    rows: Sequence[Row]
+    page: Page
 
 
-def history_records(revisions: Iterable[RevisionRows]) -> list[Record]:
-    """Every figure of every revision in long form: one record per (revision, row, field)."""
+def long_records(revisions: Iterable[RevisionFigures]) -> list[Record]:
+    """Every figure of every revision in long form: one record per (revision, area, series);
+    a blank cell is a record with value None."""
     return [
         {
             "revision_id": revision.revision_id,
             "seen": revision.seen,
             "updated": revision.updated,
-            "municipality": row.municipality,
-            "municipality_number": row.municipality_number,
-            "county": row.county,
-            "field": field,
-            "value": value,
+            "level": figure.level,
+            "area": figure.area,
+            "number": figure.number,
+            "county": figure.county,
+            **figure.series.key_dict(),
+            "value": figure.value,
         }
         for revision in revisions
-        for row in revision.rows
-        for field, value in row.figures().items()
+        for figure in revision.page.figures()
     ]
 
 

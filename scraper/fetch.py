@@ -275,12 +275,16 @@ def fetch_page(
             started = time.monotonic()
             try:
                 response, body = _get(url, shown, client=client, settings=settings, headers=headers)
+            except FetchError as exc:
+                exc.attempts = exc.attempts or attempt
+                raise
             except _Retryable as failure:
                 if attempt >= max_attempts:
                     raise FetchError(
                         f"GET {shown}: {failure.reason}{_after(attempt)}",
                         url=url,
                         status=failure.status,
+                        attempts=attempt,
                     ) from failure.__cause__
                 wait_s = _wait_s(attempt, failure.wait_s, settings=settings, random=random)
                 if failure.wait_s is not None and failure.wait_s > settings.max_backoff_s:
@@ -297,6 +301,7 @@ def fetch_page(
                         f"another try within {settings.deadline_s:g} s (deadline_s in [fetch])",
                         url=url,
                         status=failure.status,
+                        attempts=attempt,
                     ) from failure.__cause__
                 logger.info(
                     "GET %s: %s; retrying in %.1f s (attempt %d of %d)",

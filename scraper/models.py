@@ -43,7 +43,7 @@ class Series:
     measure: str
     year: int | None
     part: str = "total"
-    header: str = ""
+    header: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[str, int | None, str]:

@@ -10,22 +10,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from scraper.config import FetchSettings, Target
-from scraper.errors import FetchError, ParseError, StoreError
+from scraper.errors import FetchError, InputError, ParseError, StoreError
 from scraper.models import Change, FetchResult, Outcome, Page
 
 if TYPE_CHECKING:
     import httpx
 
     from scraper.fetch import RobotsRecord
-    from scraper.store import RevisionRecord, Store
+    from scraper.store import RebuildSummary, RevisionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class _Job:
     result: FetchResult | None = None
     error: str | None = None
     status: int | None = None
+    attempts: int | None = None
     robots: RobotsRecord | None = None  # the origin's robots.txt record after this page's check
 
 
@@ -174,7 +176,7 @@ def _store_job(job: _Job, *, store: Store) -> CheckResult:
     message = job.error or f"{target.url}: no response"
     stored = store.record_check(
         job.page_id, fetched_at=job.fetched_at, outcome=Outcome.ERROR, fetch=job.result,
-        error=message,
+        error=message, status=job.status, attempts=job.attempts,
     )  # fmt: skip
     status = job.result.status if job.result is not None else job.status
     return CheckResult(
@@ -318,7 +320,7 @@ class _Fetcher:
             )
         except FetchError as exc:
             log.info("%s: %s", target.name, exc)  # the caller reports it; here only for -v logs
-            job.error, job.status = str(exc), exc.status
+            job.error, job.status, job.attempts = str(exc), exc.status, exc.attempts
         except Exception as exc:  # a bug, or a header no client can send: this page only
             job.error = _unexpected(target, exc)
 
@@ -434,15 +436,70 @@ def ingest_body(
     )
 
 
+def pick_baseline(earlier: Iterable[M], *, table: bool, has_table: Callable[[M], bool]) -> M | None:
+    """What a new revision is compared with (the one rule, for check, ingest, backfill, reparse
+    and rebuild): the latest of `earlier` (newest first), unless the latest lost the table that
+    this one (`table`: it has one) has again — then the last revision with a table, so a page
+    that comes back after a broken spell is not reported as 356 municipalities added."""
+    revisions = iter(earlier)
+    latest = next(revisions, None)
+    if latest is None or has_table(latest) or not table:
+        return latest
+    return next((r for r in revisions if has_table(r)), latest)
+
+
 def _baseline(
     store: Store, page_id: int, latest: RevisionRecord | None, page: Page
 ) -> RevisionRecord | None:
-    """What a new revision is compared with: the latest, unless the latest lost the table that
-    this one has again — then the last revision with a table, so a page that comes back after
-    a broken spell is not reported as 356 municipalities added."""
-    if latest is None or latest.has_table or not page.has_table:
-        return latest
-    return next((r for r in store.revisions(page_id) if r.has_table), latest)
+    def earlier() -> Iterator[RevisionRecord]:
+        if latest is not None:
+            yield latest
+            yield from store.revisions(page_id)[1:]  # read only when the latest has no table
+
+    return pick_baseline(earlier(), table=page.has_table, has_table=lambda r: r.has_table)
+
+
+def baseline_of(store: Store, revision: RevisionRecord) -> RevisionRecord | None:
+    """The revision a stored one was (or would be) compared with, by `pick_baseline`."""
+    earlier = [r for r in store.revisions(revision.page_id) if r.id < revision.id]
+    return pick_baseline(earlier, table=revision.has_table, has_table=lambda r: r.has_table)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """A saved body (a file) and when it was fetched, to be ingested as a check of a page."""
+
+    name: str
+    body: bytes
+    fetched_at: str
+
+
+def plan_ingest(target: Target, captures: Sequence[Capture], *, store: Store) -> list[Capture]:
+    """The captures to ingest, oldest first, by the rule backfill keeps too: history only grows
+    forward. A capture at the time of a stored check is the same capture again, left out; one
+    older than the page's latest check is refused (InputError naming it) unless the page has no
+    checks yet. Nothing is written."""
+    page_id = store.ensure_page(target.name, target.url).id
+    latest = store.fetches(limit=1, page_id=page_id)
+    latest_at = latest[0].fetched_at if latest else None
+    planned: list[Capture] = []
+    for capture in sorted(captures, key=lambda c: c.fetched_at):
+        twin = next((c for c in planned if c.fetched_at == capture.fetched_at), None)
+        if twin is not None and twin.body != capture.body:
+            raise InputError(
+                f"{capture.name} and {twin.name}: two different captures fetched at "
+                f"{capture.fetched_at}; give each its own --fetched-at"
+            )
+        if twin is not None or store.fetch_at(page_id, capture.fetched_at) is not None:
+            continue  # the same capture again
+        if latest_at is not None and capture.fetched_at < latest_at:
+            raise InputError(
+                f"{capture.name}: fetched at {capture.fetched_at}, before the latest check of "
+                f"{target.url} ({latest_at}); history only grows forward: ingest older "
+                "captures into a new store, before `check`"
+            )
+        planned.append(capture)
+    return planned
 
 
 def capture_result(body: bytes, *, url: str, headers: dict[str, str] | None = None) -> FetchResult:
@@ -453,10 +510,57 @@ def capture_result(body: bytes, *, url: str, headers: dict[str, str] | None = No
 
 
 def reparse_store(store: Store) -> dict[str, int]:
-    """Re-read every snapshot with the current parser; rebuild figures, text and changes."""
+    """Re-read every snapshot with the current parser and recompute each revision's changes by
+    the live rule (`pick_baseline`, `diff_pages`); one transaction for the whole store."""
     from scraper.diff import diff_pages
     from scraper.parse import PARSER_VERSION, parse_page
+    from scraper.store import Reparsed
 
-    revisions = store.revisions()
-    changed = store.reparse(parse_page, parser_version=PARSER_VERSION, diff=diff_pages)
-    return {"revisions": len(revisions), "changed": len(changed)}
+    reparsed: list[Reparsed] = []
+    for record in store.pages():
+        done: list[tuple[int, Page]] = []  # newest first
+        for revision in reversed(store.revisions(record.id)):
+            result = store.snapshot_result(revision.snapshot)
+            assert result.body is not None
+            page = parse_page(result.body, encoding=result.encoding)
+            base = pick_baseline(done, table=page.has_table, has_table=lambda d: d[1].has_table)
+            changes = diff_pages(base[1], page) if base is not None else ()
+            reparsed.append(Reparsed(revision.id, page, changes, base[0] if base else None))
+            done.insert(0, (revision.id, page))
+    changed = store.replace_contents(reparsed, parser_version=PARSER_VERSION)
+    return {"revisions": len(reparsed), "changed": len(changed)}
+
+
+def rebuild_store(db_path: Path, snapshots_dir: Path) -> RebuildSummary:
+    """A new database at `db_path` from snapshots/ alone: every time a body made a new revision
+    is checked again, in time order, through `ingest_body` — the live path, so a rebuilt store
+    holds the same revisions and changes. What snapshots cannot tell is lost: unchanged, 304
+    and failed checks, and `last_seen`. Unreadable snapshots are skipped and listed."""
+    from scraper.parse import parse_page
+    from scraper.store import RebuildSummary, building_store, snapshot_events
+
+    events, skipped = snapshot_events(snapshots_dir)
+    bad = set(skipped)
+    read: set[str] = set()
+    revisions = 0
+    with building_store(db_path, snapshots_dir) as store:
+        for fetched_at, sha in events:
+            if sha in bad:
+                continue
+            try:
+                result = store.snapshot_result(sha)
+                meta = store.snapshot_meta(sha)
+                assert result.body is not None
+                parse_page(result.body, encoding=result.encoding)  # never a revision: skip it
+            except (StoreError, ParseError) as exc:  # one bad snapshot must not stop the rebuild
+                log.warning("snapshot %s skipped: %s", sha, exc)
+                bad.add(sha)
+                continue
+            read.add(sha)
+            target = Target(meta.get("page") or result.url, result.url)
+            checked = ingest_body(target, result, store=store, fetched_at=fetched_at)
+            if checked.outcome is Outcome.NEW_REVISION:
+                revisions += 1
+            elif checked.outcome is Outcome.ERROR:
+                bad.add(sha)
+    return RebuildSummary(snapshots=len(read), revisions=revisions, skipped=tuple(sorted(bad)))

@@ -879,7 +879,10 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
     """Fetches and revisions, newest first."""
     lines: list[Line] = [[(f"Fetches (newest {len(fetches)})", "heading")]]
     table: list[list[Line]] = [
-        [[(h, "heading")] for h in ("fetched at", "outcome", "HTTP", "bytes", "ms", "rev", "error")]
+        [
+            [(h, "heading")]
+            for h in ("fetched at", "outcome", "HTTP", "tries", "bytes", "ms", "rev", "error")
+        ]
     ]
     for fetch in fetches:
         table.append(
@@ -887,13 +890,14 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
                 [(fetch.fetched_at, None)],
                 [(str(fetch.outcome), "warning" if fetch.outcome == "error" else None)],
                 [(str(fetch.status or ""), None)],
+                [(str(fetch.attempts or ""), None)],
                 [(format_number(fetch.bytes), None)],
                 [(str(fetch.elapsed_ms if fetch.elapsed_ms is not None else ""), None)],
                 [(str(fetch.revision_id or ""), None)],
                 [(fetch.error or "", None)],
             ]
         )
-    lines += _table(table, "llrrrrl", indent=2)
+    lines += _table(table, "llrrrrrl", indent=2)
     _section(lines, f"Revisions (newest {len(revisions)})")
     table = [
         [

@@ -7,7 +7,7 @@ Rules that keep every revision and never corrupt one:
 - A *snapshot* is the raw body of a response, kept as ``snapshots/<sha256>.html.gz`` (gzip -9, so
   the same body is stored once) beside ``<sha256>.json`` (url, final_url, status, headers,
   fetched_at, page, and ``new_revision_at``: every time this body made a new revision, which lets
-  ``rebuild_from_snapshots`` replay A → B → A). Both are written atomically: a temporary file in
+  ``pipeline.rebuild_store`` replay A → B → A). Both are written atomically: a temporary file in
   the same folder, fsync, ``os.replace``, fsync of the folder.
 - Only bodies that make a new revision are kept. A body that parses to the latest revision's
   fingerprint (noise: tokens, nonces, asset versions) adds a fetch row and moves ``last_seen``;
@@ -84,9 +84,6 @@ _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _LOCK_POLL_S = 0.05
 
-ParseFn = Callable[[bytes], Page]
-DiffFn = Callable[[Page, Page], Sequence[Change]]
-
 
 # --- records ---------------------------------------------------------------------------------
 
@@ -99,6 +96,16 @@ class CheckRecord:
     outcome: Outcome
     revision_id: int | None
     previous_revision_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    """A revision read again: its new content, its changes and what they were computed against."""
+
+    revision_id: int
+    page: Page
+    changes: Sequence[Change]
+    compared_with: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -740,6 +747,7 @@ def build_snapshot_meta(
         "fetched_at": fetched_at,
         "elapsed_ms": fetch.elapsed_ms,
         "attempts": fetch.attempts,
+        "encoding": fetch.encoding,
         "page": page,
     }
 
@@ -998,8 +1006,12 @@ class Store:
         changes: Sequence[Change] = (),
         parser_version: str | None = None,
         compared_with: int | None = None,
+        status: int | None = None,
+        attempts: int | None = None,
     ) -> CheckRecord:
         """Write one check in one transaction (the caller decides the outcome).
+
+        A failed fetch without a response body keeps `status` and `attempts` (a 404 is a 404).
 
         `compared_with` names the revision the `changes` were computed against, when that is not
         the latest (after a broken revision the next is compared with the last good one).
@@ -1021,7 +1033,8 @@ class Store:
                     f"{snapshot_path}: snapshot missing; write_snapshot() comes before a new revision"
                 )
         return self._write_check(
-            page_id, fetched_at=fetched_at, outcome=outcome, values=_fetch_values(fetch),
+            page_id, fetched_at=fetched_at, outcome=outcome,
+            values=_fetch_values(fetch, status=status, attempts=attempts),
             error=error, page=page, snapshot=snapshot, changes=changes,
             parser_version=parser_version, compared_with=compared_with,
         )  # fmt: skip
@@ -1142,6 +1155,14 @@ class Store:
             (page_id, limit),
         )
         return [_fetch_from_row(row) for row in rows]
+
+    def fetch_at(self, page_id: int, fetched_at: str) -> FetchRecord | None:
+        """The page's check at exactly this time, if there is one."""
+        rows = self._query(
+            f"SELECT {_FETCH_COLUMNS} FROM fetches WHERE page_id = ? AND fetched_at = ? LIMIT 1",
+            (page_id, fetched_at),
+        )
+        return _fetch_from_row(rows[0]) if rows else None
 
     # --- revisions
 
@@ -1295,51 +1316,46 @@ class Store:
 
     # --- reparsing
 
-    def replace_revision_content(
-        self,
-        revision_id: int,
-        page: Page,
-        *,
-        parser_version: str | None,
-        changes: Sequence[Change] | None = None,
-    ) -> None:
-        """Put a re-parse of a revision's snapshot in place of its parsed content.
-
-        Its id, times and snapshot stay (they are history); `changes`, when given, replace its
-        changes. Revisions are never merged or split, even if two now parse alike.
-        """
-        self.revision(revision_id)
-        with self._transaction(write=True) as conn:
-            _replace_content(conn, revision_id, page, parser_version, changes)
-
-    def reparse(
-        self,
-        parse: ParseFn,
-        *,
-        parser_version: str | None,
-        diff: DiffFn | None = None,
-        page_id: int | None = None,
+    def replace_contents(
+        self, reparsed: Sequence[Reparsed], *, parser_version: str | None
     ) -> list[int]:
-        """Re-read every revision's snapshot with `parse`, all in one transaction.
-
-        With `diff`, each revision's changes are recomputed against the one before it.
-        Returns the ids of the revisions whose fingerprint changed.
-        """
-        revisions = sorted(self.revisions(page_id), key=lambda r: r.id)
-        parsed = [(record, parse(self.read_snapshot(record.snapshot))) for record in revisions]
+        """Put re-parses in place of revisions' parsed content, all in one transaction: each
+        revision's tables, text and changes (against the revision the pipeline chose).
+        Returns the ids of the revisions whose fingerprint changed."""
         changed: list[int] = []
-        previous: dict[int, Page] = {}
         with self._transaction(write=True) as conn:
-            for record, page in parsed:
-                changes: Sequence[Change] | None = None
-                before = previous.get(record.page_id)
-                if diff is not None:
-                    changes = diff(before, page) if before else ()
-                _replace_content(conn, record.id, page, parser_version, changes)
-                previous[record.page_id] = page
-                if page.fingerprint != record.fingerprint:
-                    changed.append(record.id)
+            for item in reparsed:
+                row = conn.execute(
+                    "SELECT fingerprint FROM revisions WHERE id = ?", (item.revision_id,)
+                ).fetchone()
+                if row is None:
+                    raise InputError(f"{self.db_path}: no revision {item.revision_id}")
+                _replace_content(
+                    conn, item.revision_id, item.page, parser_version, item.changes,
+                    item.compared_with,
+                )  # fmt: skip
+                if item.page.fingerprint != row[0]:
+                    changed.append(item.revision_id)
         return changed
+
+    def snapshot_result(self, sha: str) -> FetchResult:
+        """A stored body as the response that brought it (URL, status, headers, encoding)."""
+        meta = self.snapshot_meta(sha)
+        headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
+        encoding = meta.get("encoding")
+        if encoding is None:
+            match = re.search(r"charset=([\w-]+)", headers.get("content-type", ""), re.I)
+            encoding = match.group(1) if match else None
+        return FetchResult(
+            url=meta["url"],
+            final_url=meta.get("final_url") or meta["url"],
+            status=meta.get("status") or 200,
+            body=self.read_snapshot(sha),
+            headers=headers,
+            elapsed_ms=meta.get("elapsed_ms") or 0,
+            attempts=meta.get("attempts") or 1,
+            encoding=encoding,
+        )
 
     # --- robots.txt cache
 
@@ -1384,9 +1400,11 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _fetch_values(fetch: FetchResult | None) -> _FetchValues:
+def _fetch_values(
+    fetch: FetchResult | None, *, status: int | None = None, attempts: int | None = None
+) -> _FetchValues:
     if fetch is None:
-        return _FetchValues(None, None, None, None, None, None, None)
+        return _FetchValues(status, None, None, attempts, None, None, None)
     return _FetchValues(
         status=fetch.status,
         bytes=len(fetch.body) if fetch.body is not None else None,
@@ -1396,19 +1414,6 @@ def _fetch_values(fetch: FetchResult | None) -> _FetchValues:
         last_modified=fetch.last_modified,
         # Only where a redirect led elsewhere: ~80 bytes saved on every one of thousands of checks.
         final_url=fetch.final_url if fetch.final_url != fetch.url else None,
-    )
-
-
-def _meta_fetch_values(meta: Mapping[str, Any], *, body_size: int) -> _FetchValues:
-    headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
-    return _FetchValues(
-        status=meta.get("status"),
-        bytes=body_size,
-        elapsed_ms=meta.get("elapsed_ms"),
-        attempts=meta.get("attempts"),
-        etag=headers.get("etag"),
-        last_modified=headers.get("last-modified"),
-        final_url=meta.get("final_url"),
     )
 
 
@@ -1643,8 +1648,11 @@ def _replace_content(
     revision_id: int,
     page: Page,
     parser_version: str | None,
-    changes: Sequence[Change] | None,
+    changes: Sequence[Change],
+    compared_with: int | None,
 ) -> None:
+    """A revision's parsed content and changes anew; its id, times and snapshot stay (they are
+    history). Revisions are never merged or split, even if two now parse alike."""
     values = _content_values(page, parser_version)
     conn.execute(
         f"UPDATE revisions SET {', '.join(f'{name} = ?' for name in values)} WHERE id = ?",
@@ -1653,46 +1661,21 @@ def _replace_content(
     _delete_content(conn, revision_id)
     _insert_content(conn, revision_id, page)
     _delete_orphans(conn)
-    if changes is not None:
-        (previous_revision_id,) = conn.execute(
-            "SELECT max(id) FROM revisions WHERE id < ?1 "
-            "AND page_id = (SELECT page_id FROM revisions WHERE id = ?1)",
-            (revision_id,),
-        ).fetchone()
-        conn.execute("DELETE FROM changes WHERE revision_id = ?", (revision_id,))
-        _insert_changes(conn, revision_id, previous_revision_id, changes)
+    conn.execute("DELETE FROM changes WHERE revision_id = ?", (revision_id,))
+    _insert_changes(conn, revision_id, compared_with, changes)
 
 
 # --- rebuilding ------------------------------------------------------------------------------
 
 
-def rebuild_from_snapshots(
-    db_path: Path,
-    snapshots_dir: Path,
-    parse: ParseFn,
-    *,
-    parser_version: str | None = None,
-    diff: DiffFn | None = None,
-) -> RebuildSummary:
-    """Create a fresh database at `db_path` from snapshots/ alone.
-
-    Every time a body made a new revision (`new_revision_at` in its .json) is replayed in time
-    order, with the live rule: a revision whenever the fingerprint differs from the page's latest.
-    What snapshots cannot tell is lost: unchanged, not-modified and error checks, and `last_seen`
-    (it equals `first_seen`). A body whose check died between its snapshot and its transaction
-    was fetched all the same, and is replayed. Unreadable snapshots are skipped and listed.
-    The database is built beside `db_path` and renamed into place at the end, so an interrupted
-    rebuild leaves nothing at `db_path`.
-    """
-    db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
-    if db_path.exists():
-        raise StoreError(
-            f"{db_path}: already exists; a rebuild writes a new database, move it away"
-        )
+def snapshot_events(snapshots_dir: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """Every time a body made a new revision (`new_revision_at` in its .json), in time order,
+    as (fetched_at, sha); and the snapshots whose metadata cannot be read."""
+    snapshots_dir = Path(snapshots_dir)
     if not snapshots_dir.is_dir():
         raise StoreError(f"{snapshots_dir}: no such snapshots folder")
-    events: list[tuple[str, str, dict[str, Any]]] = []
-    skipped: set[str] = set()
+    events: list[tuple[str, str]] = []
+    skipped: list[str] = []
     for meta_path in sorted(snapshots_dir.glob(f"*{META_SUFFIX}")):
         sha = meta_path.name.removesuffix(META_SUFFIX)
         if not _SHA256.match(sha):
@@ -1700,53 +1683,32 @@ def rebuild_from_snapshots(
         try:
             meta = json.loads(meta_path.read_bytes())
             times = meta.get("new_revision_at") or [meta["fetched_at"]]
-            url = meta["url"]
+            if not isinstance(meta["url"], str):
+                raise TypeError("url is not text")
             for fetched_at in times:
                 _check_timestamp(fetched_at, "fetched_at")
-                events.append((fetched_at, sha, meta))
+            events += [(fetched_at, sha) for fetched_at in times]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("%s: skipped, unreadable snapshot metadata: %s", meta_path, exc)
-            skipped.add(sha)
-        else:
-            log.debug("%s: %d new revision(s) of %s", sha, len(times), url)
+            skipped.append(sha)
     events.sort(key=lambda event: (_time_key(event[0]), event[1]))
+    return events, skipped
 
+
+@contextlib.contextmanager
+def building_store(db_path: Path, snapshots_dir: Path) -> Iterator[Store]:
+    """A new store built beside `db_path` and renamed into place when the block ends well, so
+    an interrupted rebuild leaves nothing at `db_path`."""
+    db_path = Path(db_path)
+    if db_path.exists():
+        raise StoreError(
+            f"{db_path}: already exists; a rebuild writes a new database, move it away"
+        )
     building = db_path.with_name(db_path.name + ".rebuilding")
     for leftover in (building, *(Path(f"{building}{s}") for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
-    revisions = 0
-    parsed: dict[str, tuple[int, Page]] = {}  # sha → (body size, page): A → B → A parses A once
     with open_store(building, snapshots_dir) as store:
-        latest: dict[int, Page] = {}
-        for fetched_at, sha, meta in events:
-            if sha in skipped:
-                continue
-            if sha not in parsed:
-                try:
-                    body = store.read_snapshot(sha)
-                    parsed[sha] = (len(body), parse(body))
-                except Exception as exc:  # one unreadable snapshot must not stop the rebuild
-                    log.warning("snapshot %s skipped: %s", sha, exc)
-                    skipped.add(sha)
-                    continue
-            body_size, page = parsed[sha]
-            target = store.ensure_page(meta.get("page") or meta["url"], meta["url"])
-            before = latest.get(target.id)
-            if before is not None and before.fingerprint == page.fingerprint:
-                continue
-            store._write_check(
-                target.id,
-                fetched_at=fetched_at,
-                outcome=Outcome.NEW_REVISION,
-                values=_meta_fetch_values(meta, body_size=body_size),
-                error=None,
-                page=page,
-                snapshot=sha,
-                changes=diff(before, page) if diff is not None and before is not None else (),
-                parser_version=parser_version,
-            )
-            latest[target.id] = page
-            revisions += 1
+        yield store
         with store._errors():
             store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     try:
@@ -1755,6 +1717,3 @@ def rebuild_from_snapshots(
             Path(f"{building}{suffix}").unlink(missing_ok=True)
     except OSError as exc:
         raise StoreError(_os_message(exc, db_path)) from exc
-    return RebuildSummary(
-        snapshots=len(parsed), revisions=revisions, skipped=tuple(sorted(skipped))
-    )

@@ -133,8 +133,16 @@ def new_revision_row(
             kw.get("etag"), None, watch.url, None, revision_id)  # fmt: skip
 
 
-def error_row(fetch_id: int, message: str) -> tuple:
-    return (fetch_id, 1, "error", None, None, None, None, None, None, message, None)
+def error_row(
+    fetch_id: int,
+    message: str,
+    *,
+    status: int | None = None,
+    attempts: int | None = 3,
+    url: str | None = None,
+) -> tuple:
+    """A failed check: its HTTP status when there was a response, and how many tries it took."""
+    return (fetch_id, 1, "error", status, None, attempts, None, None, url, message, None)
 
 
 # --- the happy paths -------------------------------------------------------------------------
@@ -287,10 +295,18 @@ def test_check_recovers_from_one_connection_reset(watch: Watch) -> None:
 # --- failures: one error fetch, no revision, exit 3, one line naming the URL -----------------
 
 
-def assert_failed_check(watch: Watch, result: CliResult, message: str) -> None:
+def assert_failed_check(
+    watch: Watch,
+    result: CliResult,
+    message: str,
+    *,
+    status: int | None = None,
+    attempts: int | None = 3,
+) -> None:
     assert result.code == 3
     assert result.err == f"imdi-watch: error: oppmoding: {message}\n"
-    assert watch.fetches() == [error_row(1, message)]
+    url = watch.url if status is not None else None
+    assert watch.fetches() == [error_row(1, message, status=status, attempts=attempts, url=url)]
     assert watch.revisions() == []
     assert watch.snapshot_files() == []
 
@@ -325,6 +341,7 @@ def test_check_truncated_body_is_error(watch: Watch) -> None:
         watch,
         result,
         f"GET {watch.url}: body cut short: 40000 of {len(PAGE_A)} bytes after 3 attempts",
+        status=200,
     )
 
 
@@ -335,7 +352,11 @@ def test_check_oversize_body_is_error_naming_max_bytes(make_watch: Callable[...,
     result = watch.check()
 
     assert_failed_check(
-        watch, result, f"GET {watch.url}: response larger than 1000 bytes (max_bytes in [fetch])"
+        watch,
+        result,
+        f"GET {watch.url}: response larger than 1000 bytes (max_bytes in [fetch])",
+        status=200,
+        attempts=1,
     )
     assert len(watch.page_requests()) == 1  # not worth a retry
 
@@ -347,7 +368,11 @@ def test_check_oversize_chunked_body_is_error(make_watch: Callable[..., Watch]) 
     result = watch.check()
 
     assert_failed_check(
-        watch, result, f"GET {watch.url}: response larger than 1000 bytes (max_bytes in [fetch])"
+        watch,
+        result,
+        f"GET {watch.url}: response larger than 1000 bytes (max_bytes in [fetch])",
+        status=200,
+        attempts=1,
     )
 
 
@@ -363,7 +388,7 @@ def test_check_refuses_a_redirect_to_another_host(watch: Watch) -> None:
         "set allow_other_hosts = true in [fetch] to follow it"
     )
     assert result.err == f"imdi-watch: error: oppmoding: {message}\n"
-    assert watch.fetches() == [(1, 1, "error", None, None, None, None, None, None, message, None)]
+    assert watch.fetches() == [error_row(1, message, status=302, attempts=1, url=watch.url)]
     assert watch.revisions() == []
 
 
@@ -376,7 +401,10 @@ def test_check_a_failure_after_a_revision_keeps_the_revision(watch: Watch) -> No
 
     assert result.code == 3
     assert watch.fetches()[1] == error_row(
-        2, f"GET {watch.url}: HTTP 503 Service Unavailable after 3 attempts"
+        2,
+        f"GET {watch.url}: HTTP 503 Service Unavailable after 3 attempts",
+        status=503,
+        url=watch.url,
     )
     assert watch.figure_counts() == [(1, 356)]
     seen = watch.seen()
@@ -455,6 +483,11 @@ def test_check_quiet_still_reports_an_error(watch: Watch) -> None:
     assert result.code == 3
     assert result.out == ""
     assert result.err == f"imdi-watch: error: oppmoding: GET {watch.url}: HTTP 404 Not Found\n"
+    # the status is stored too, and shown by `log`
+    assert watch.fetches() == [
+        error_row(1, f"GET {watch.url}: HTTP 404 Not Found", status=404, attempts=1, url=watch.url)
+    ]
+    assert " 404 " in run_cli("--config", str(watch.config), "log").out
 
 
 def test_check_json_shape(watch: Watch) -> None:
@@ -519,7 +552,7 @@ def test_check_disallowed_by_robots_txt_is_an_error_fetch(watch: Watch) -> None:
         f"GET {watch.url}: disallowed by {origin}/robots.txt for imdi-watch; "
         "set ignore_robots = true in [fetch] only if you have permission"
     )
-    assert_failed_check(watch, result, message)
+    assert_failed_check(watch, result, message, attempts=None)
     assert watch.page_requests() == []  # the page itself was never asked for
 
 

@@ -85,13 +85,33 @@ def test_ingest_files_at_a_chosen_time_makes_revisions(cli: Cli) -> None:
 def test_ingest_is_idempotent_and_noise_is_unchanged(cli: Cli) -> None:
     cli("ingest", str(PAGE_A), "--fetched-at", A_AT)
 
-    again = cli("ingest", str(PAGE_A), str(PAGE_NOISE), "--fetched-at", "2021-11-13T09:00:00Z")
+    same = cli("ingest", str(PAGE_A), "--fetched-at", A_AT)
+    noise = cli("ingest", str(PAGE_NOISE), "--fetched-at", "2021-11-13T09:00:00Z")
 
-    assert again.code == 0
-    assert again.out == (
-        f"{PAGE_A}: unchanged (revision 1)\n{PAGE_NOISE}: unchanged (revision 1)\n"
-    )
+    assert same == CliResult(0, f"{PAGE_A}: already stored (a check at {A_AT[:-1]}.000Z)\n", "")
+    assert noise == CliResult(0, f"{PAGE_NOISE}: unchanged (revision 1)\n", "")
     assert cli.query("SELECT id, last_seen FROM revisions") == [(1, "2021-11-13T09:00:00.000Z")]
+    assert cli.query("SELECT count(*) FROM fetches") == [(2,)]
+
+
+def test_ingest_of_a_capture_older_than_the_latest_check_is_refused(cli: Cli) -> None:
+    assert cli("ingest", str(PAGE_REVISED), "--fetched-at", REVISED_AT).code == 0
+
+    older = cli("ingest", str(PAGE_A), "--fetched-at", A_AT)
+
+    assert older.code == 2
+    assert older.err == (
+        f"imdi-watch: error: {PAGE_A}: fetched at 2021-11-12T09:00:00.000Z, before the latest "
+        f"check of {UNUSED_URL} (2021-11-19T09:00:00.000Z); history only grows forward: ingest "
+        "older captures into a new store, before `check`\n"
+    )
+    assert cli.query("SELECT count(*) FROM revisions") == [(1,)]
+
+
+def test_ingest_of_two_different_captures_at_one_time_is_refused(cli: Cli) -> None:
+    both = cli("ingest", str(PAGE_A), str(PAGE_REVISED), "--fetched-at", A_AT)
+    assert both.code == 2 and "two different captures fetched at" in both.err
+    assert not cli.db_path.exists() or cli.query("SELECT count(*) FROM fetches") == [(0,)]
 
 
 def test_ingest_json(cli: Cli) -> None:

@@ -66,7 +66,7 @@ def test_demo_replays_the_recorded_history_into_a_kept_store(tmp_path: Path, now
         ("new-revision", 200, 2),
         ("unchanged", 200, 2),
         ("not-modified", 304, 2),
-        ("error", None, None),
+        ("error", 503, None),  # a failed check keeps its HTTP status
         ("new-revision", 200, 3),
     ]
     assert bergen[0].requested == 192

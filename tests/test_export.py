@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import run_cli
 from history_store import build_store
 
-from scraper.export import HISTORY_COLUMNS, TABLE_COLUMNS, render_csv
+from scraper.export import LONG_COLUMNS, TABLE_COLUMNS, render_csv
 
 BOM = "\ufeff"
 
@@ -66,20 +66,19 @@ def test_export_revision_by_date_equals_by_id(config: str) -> None:
 
 def test_export_history_is_long_form_with_every_figure(config: str) -> None:
     rows = read_csv(export(config, "--history"))
-    assert len(rows) == 2 * 356 * 4
-    assert list(rows[0]) == list(HISTORY_COLUMNS)
+    assert len(rows) == 2 * (356 + 1) * 4  # the printed totals row is a figure too
+    assert list(rows[0]) == list(LONG_COLUMNS)
     bergen = [
         (r["revision_id"], r["seen"], r["updated"], r["value"])
         for r in rows
-        if r["municipality"] == "Bergen" and r["field"] == "requested"
+        if r["area"] == "Bergen"
+        and (r["measure"], r["year"], r["part"]) == ("request", "2022", "total")
     ]
     assert bergen == [
         ("1", "2021-11-12T09:00:00.000Z", "2021-11-12", "182"),
         ("2", "2021-11-19T09:00:00.000Z", "2021-11-19", "192"),
     ]
-    risor = {
-        (r["revision_id"], r["field"]): r["value"] for r in rows if r["municipality"] == "Risør"
-    }
+    risor = {(r["revision_id"], r["part"]): r["value"] for r in rows if r["area"] == "Risør"}
     assert risor[("1", "minors")] == "" and risor[("2", "minors")] == "2"
     assert risor[("2", "minors_under_15")] == "0"
 
@@ -103,12 +102,10 @@ def test_export_json_round_trips(config: str) -> None:
 
 def test_export_history_json_has_a_null_for_each_blank(config: str) -> None:
     data = json.loads(export(config, "--history", "--format", "json"))
-    assert len(data) == 2848
-    assert list(data[0]) == list(HISTORY_COLUMNS)
+    assert len(data) == 2856
+    assert list(data[0]) == list(LONG_COLUMNS)
     blank = next(
-        r
-        for r in data
-        if r["municipality"] == "Risør" and r["field"] == "minors" and r["revision_id"] == 1
+        r for r in data if r["area"] == "Risør" and r["part"] == "minors" and r["revision_id"] == 1
     )
     assert blank["value"] is None
 

@@ -18,16 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from scraper.diff import diff_pages
 from scraper.errors import InputError, LockBusy, StoreError
 from scraper.models import Change, ChangeKind, FetchResult, Outcome, Page
 from scraper.parse import PARSER_VERSION, parse_page
+from scraper.pipeline import rebuild_store, reparse_store
 from scraper.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
+    Reparsed,
     Store,
     build_snapshot_meta,
     open_store,
-    rebuild_from_snapshots,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -564,37 +566,31 @@ def test_store_robots_cache_round_trips(store: Store) -> None:
 # --- reparse and rebuild ---------------------------------------------------------------------
 
 
-def test_store_replace_revision_content_and_reparse(
+def test_store_reparse_puts_the_current_parse_in_place_and_keeps_history(
     store: Store, db_path: Path, bodies: dict[str, bytes], pages: dict[str, Page]
 ) -> None:
     page_id = store.ensure_page("oppmoding", URL).id
     first = save_new(store, page_id, bodies["nn-a"], pages["nn-a"], T1)
     second = save_new(store, page_id, bodies["revised"], pages["revised"], T3, changes=(BERGEN,))
-
-    store.replace_revision_content(first, pages["revised"], parser_version="0-test")
+    # An older parser's reading of the first revision, and changes that are not the diff's.
+    store.replace_contents([Reparsed(first, pages["revised"], (), None)], parser_version="0-test")
     assert store.load_page(first) == pages["revised"]
     assert store.revision(first).parser_version == "0-test"
-    assert store.revision(first).first_seen == T1
 
-    def totals_diff(old: Page, new: Page) -> list[Change]:
-        assert old.totals and new.totals
-        delta = (new.totals.requested or 0) - (old.totals.requested or 0)
-        return [Change(ChangeKind.TOTALS, field="requested", delta=delta)]
-
-    assert store.reparse(parse_page, parser_version=PARSER_VERSION, diff=totals_diff) == [first]
+    assert reparse_store(store) == {"revisions": 2, "changed": 1}
     assert store.load_page(first) == pages["nn-a"]
     assert store.load_page(second) == pages["revised"]
-    assert store.changes(second) == [Change(ChangeKind.TOTALS, field="requested", delta=10)]
+    assert store.revision(first).first_seen == T1
+    assert store.changes(second) == diff_pages(pages["nn-a"], pages["revised"])
     assert store.changes(first) == []
-    # every kept section text belongs to a revision
-    assert (
-        one(
-            db_path,
-            "SELECT count(*) FROM texts WHERE id NOT IN "
-            "(SELECT text_id FROM section_rows WHERE text_id IS NOT NULL)",
-        )
-        == 0
-    )
+    # every kept section text and area list belongs to a revision
+    for orphans in (
+        "SELECT count(*) FROM texts WHERE id NOT IN "
+        "(SELECT text_id FROM section_rows WHERE text_id IS NOT NULL)",
+        "SELECT count(*) FROM area_lists WHERE id NOT IN "
+        "(SELECT area_list FROM revisions WHERE area_list IS NOT NULL)",
+    ):
+        assert one(db_path, orphans) == 0
 
 
 def test_store_rebuild_from_snapshots_gives_the_same_revisions_and_figures(
@@ -613,9 +609,7 @@ def test_store_rebuild_from_snapshots_gives_the_same_revisions_and_figures(
     store.close()
 
     rebuilt_path = tmp_path / "rebuilt" / "imdi-watch.db"
-    summary = rebuild_from_snapshots(
-        rebuilt_path, store.snapshots_dir, parse_page, parser_version=PARSER_VERSION
-    )
+    summary = rebuild_store(rebuilt_path, store.snapshots_dir)
 
     def revisions(path: Path) -> list[tuple[object, ...]]:
         return query(
@@ -639,7 +633,7 @@ def test_store_rebuild_from_snapshots_gives_the_same_revisions_and_figures(
     assert sorted(p.name for p in rebuilt_path.parent.iterdir()) == ["imdi-watch.db"]
 
     with pytest.raises(StoreError, match="already exists"):
-        rebuild_from_snapshots(rebuilt_path, store.snapshots_dir, parse_page)
+        rebuild_store(rebuilt_path, store.snapshots_dir)
 
 
 # --- opening, locking ------------------------------------------------------------------------
