@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from headless import Chromium, serve, wait_for_charts  # noqa: E402
+from headless import CHROMIUM, Chromium, serve, wait_for_charts  # noqa: E402
 
 from scraper.config import DEFAULT_URL, Target  # noqa: E402
 from scraper.dashboard import CHART_SQL, CHARTS, PATH, SQL_FUNCTIONS  # noqa: E402
@@ -161,6 +161,9 @@ def measure_sql(db_path: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    if CHROMIUM is None:
+        print("skipped: chromium is not installed (apt-get install chromium)")
+        return
     with tempfile.TemporaryDirectory(prefix="imdi-watch-bench-dashboard-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
