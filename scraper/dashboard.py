@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scraper.models import FIGURE_FIELDS
 from scraper.norsk import format_date, format_number
 from scraper.report import BLANK, FIGURE_LABELS
 
@@ -49,22 +48,25 @@ def _value_sql(column: str) -> str:
     return f"coalesce(nullif(norsk_number({column}), ''), '{BLANK}')"
 
 
-# Every municipality of the store, without reading every revision's rows (0.3 s over 1 000
-# revisions): a name or number enters the store in a page's first revision with a table, or in
-# a revision that added or renamed a row, so the rows of those revisions hold them all.
-_MUNICIPALITIES = f"""SELECT DISTINCT municipality, municipality_number, {_LABEL_SQL} AS label
-  FROM municipality_history
-  WHERE revision_id IN (
-      SELECT min(id) FROM revisions WHERE row_count > 0 GROUP BY page_id
-      UNION
-      SELECT revision_id FROM changes WHERE kind IN ('row-added', 'renamed')
+# A figure's part as the legend shows it after its measure: "request 2022 · minors".
+_PART_SQL = (
+    "CASE part WHEN 'total' THEN '' "
+    + " ".join(
+        f"WHEN '{part}' THEN ' · {FIGURE_LABELS[part]}'"
+        for part in ("minors", "minors_15_18", "minors_under_15")
     )
-    AND (municipality IS NOT NULL OR municipality_number IS NOT NULL)"""
+    + " ELSE ' · ' || part END"
+)
+
+# Every municipality of the store, from `areas`: each distinct list of a table's rows is kept
+# once there, so this reads a few hundred rows, not every revision's (series_figures).
+_MUNICIPALITIES = f"""SELECT DISTINCT municipality, municipality_number, {_LABEL_SQL} AS label
+  FROM (SELECT name AS municipality, number AS municipality_number FROM areas
+        WHERE level = 'municipality' AND (name IS NOT NULL OR number IS NOT NULL))"""
 
 # The filter's value: a label from the list ("Bergen (4601)"), a number (301, 0301) or a name
-# (bergen, ålesund, as `history` matches it); then that municipality's rows, by the index on
-# the number.
-_MUNICIPALITY_PICKED = f"""SELECT h.*
+# (bergen, ålesund); then that municipality's cells in every revision, by the index on the number.
+_MUNICIPALITY_PICKED = f"""SELECT f.*, picked.label
   FROM (
     SELECT * FROM ({_MUNICIPALITIES})
     WHERE label = trim(:municipality)
@@ -72,82 +74,119 @@ _MUNICIPALITY_PICKED = f"""SELECT h.*
            AND municipality_number = substr('0000' || trim(:municipality), -4))
        OR fold(municipality) = fold(:municipality)
   ) picked
-  CROSS JOIN municipality_history h  -- picked first: h by the index on the number
-    ON h.municipality_number = picked.municipality_number
-   AND h.municipality IS picked.municipality"""
+  CROSS JOIN series_figures f  -- picked first: f by the index on the number
+    ON f.number = picked.municipality_number AND f.area IS picked.municipality
+   AND f.level = 'municipality'"""
 
 
-def _figure_rows(source: str) -> str:
-    """One row per figure of each row of `source`: long form, for a colour per figure."""
-    return "\n    UNION ALL\n".join(
-        f"    SELECT page, revision_id, updated, first_seen, municipality, municipality_number, "
-        f"county, '{FIGURE_LABELS[name]}' AS series, {position} AS series_order, {name} AS value "
-        f"FROM {source}"
-        for position, name in enumerate(FIGURE_FIELDS)
-    )
-
-
-def _moves_only(source: str) -> str:
-    """The rows of `source` (page, series, revision_id, value) where the value moved, and each
-    series' first and last: the step line through them is the whole series, and a store of
-    1 000 revisions stays far below Datasette's row limit."""
+def _moves_only(source: str, *, shown: str = "value") -> str:
+    """The rows of `source` (page, series, revision_id, value) where what is `shown` moved, and
+    each series' first and last: the step line through them is the whole series, and a store of
+    1 000 revisions stays far below the row limit."""
     return f"""SELECT * FROM (
-  SELECT *, lag(revision_id) OVER w AS previous_id, lag(value) OVER w AS previous,
+  SELECT *, lag(revision_id) OVER w AS previous_id, lag({shown}) OVER w AS previous,
          lead(revision_id) OVER w AS next_id
   FROM ({source})
   WINDOW w AS (PARTITION BY page, series ORDER BY revision_id)
 )
-WHERE previous_id IS NULL OR next_id IS NULL OR value IS NOT previous"""
+WHERE previous_id IS NULL OR next_id IS NULL OR {shown} IS NOT previous"""
 
 
-# The latest revision of each page (what `current_figures` shows, without that view's
-# per-row subquery: 27 s over 1 000 revisions, against 3 ms this way).
-_LATEST = "(SELECT max(id) FROM revisions GROUP BY page_id)"
-
-# Every chart's query, in one place. They read the browsing views (store.VIEWS); when the series
-# views land (series_figures, request_vs_decision, key_figure_history) only these change.
+# Every chart's query, in one place, on the series views (store.SERIES_VIEWS).
 CHART_SQL: dict[str, str] = {
-    "national": f"""SELECT revision_id, date, series AS measure, value,
-       {_value_sql("value")} AS value_text,
-       series || ', ' || norsk_date(date) || ': ' || {_value_sql("value")} AS description
+    # The key figures the page states (lead and statements): request and decision per year;
+    # "about 5 500" then "5 500" is a move.
+    "national": f"""WITH stated AS (
+  -- one value per revision and series: the exact figure, else an "about" one (om lag)
+  SELECT page, revision_id, measure, year,
+         coalesce(max(CASE WHEN qualifier IS NULL THEN value END),
+                  max(CASE WHEN qualifier = 'about' THEN value END)) AS value,
+         max(CASE WHEN qualifier IS NULL THEN value END) IS NULL AS about
+  FROM key_figure_history
+  WHERE subject = 'refugees' AND part = 'total' AND measure IN ('request', 'decision')
+    AND (qualifier IS NULL OR qualifier = 'about')
+  GROUP BY page, revision_id, measure, year
+), grid AS (
+  -- every revision × every series of its page: a revision without the figure is a gap
+  SELECT r.page, r.revision_id, coalesce(r.updated, substr(r.first_seen, 1, 10)) AS date,
+         s.measure, s.year, s.measure || coalesce(' ' || s.year, '') AS series
+  FROM revision_summary r
+  JOIN (SELECT DISTINCT page, measure, year FROM stated) s ON s.page = r.page
+)
+SELECT revision_id, date, series AS measure, value,
+       CASE WHEN about THEN 'about ' ELSE '' END || {_value_sql("value")} AS value_text,
+       series || ', ' || norsk_date(date) || ': '
+         || CASE WHEN about THEN 'about ' ELSE '' END || {_value_sql("value")} AS description
 FROM (
 {
         _moves_only(
-            "SELECT page, revision_id, coalesce(updated, substr(first_seen, 1, 10)) AS date, "
-            "'request (lead)' AS series, headline_refugees AS value FROM revision_summary "
-            "UNION ALL "
-            "SELECT page, revision_id, coalesce(updated, substr(first_seen, 1, 10)) AS date, "
-            "'request (table total)' AS series, totals_requested AS value FROM revision_summary"
+            "SELECT g.page, g.revision_id, g.date, g.series, s.value, s.about FROM grid g "
+            "LEFT JOIN stated s ON s.page = g.page AND s.revision_id = g.revision_id "
+            "AND s.measure = g.measure AND s.year IS g.year",
+            shown="value || '/' || about",
         )
     }
 )
 ORDER BY revision_id, measure""",
+    # The latest revision that moved a municipality's request (its latest year).
     "largest_changes": f"""WITH moved AS (
   SELECT * FROM recent_changes
-  WHERE kind = 'figure' AND field = 'requested' AND delta IS NOT NULL
+  WHERE kind = 'figure' AND level = 'municipality' AND measure = 'request' AND part = 'total'
+    AND delta IS NOT NULL
+), latest AS (
+  SELECT revision_id, max(year) AS year FROM moved
+  WHERE revision_id = (SELECT max(revision_id) FROM moved)
+  GROUP BY revision_id
 )
 SELECT revision_id, updated, previous_updated, county, label, delta, delta_text, old_text,
        new_text, label || ': ' || old_text || ' → ' || new_text || ' (' || delta_text || ')'
          AS description
 FROM (
-  SELECT *, {_LABEL_SQL} AS label,
+  SELECT m.*, {_LABEL_SQL} AS label,
          CASE WHEN delta > 0 THEN '+' ELSE '−' END || norsk_number(abs(delta)) AS delta_text,
          {_value_sql("json_extract(old, '$')")} AS old_text,
          {_value_sql("json_extract(new, '$')")} AS new_text
-  FROM moved
-  WHERE revision_id = (SELECT max(revision_id) FROM moved)
+  FROM moved m JOIN latest l ON l.revision_id = m.revision_id AND m.year IS l.year
 )
 ORDER BY abs(delta) DESC, label
 LIMIT 25""",
-    "request_vs_decision": f"""SELECT county, measure, value, {_value_sql("value")} AS value_text,
-       county || ', ' || measure || ': ' || {_value_sql("value")} AS description
-FROM (
-  SELECT county, 'request' AS measure, sum(requested) AS value
-  FROM municipality_history
-  WHERE revision_id IN {_LATEST} AND county IS NOT NULL
-  GROUP BY county
+    # Request beside decision per county where the page has both (request_vs_decision), else
+    # the request alone; the page's county rows where it has them, else its municipalities.
+    "request_vs_decision": f"""WITH pairs AS (
+  SELECT CASE WHEN level = 'county' THEN area ELSE county END AS county, level, year,
+         request, decision
+  FROM request_vs_decision
+  WHERE part = 'total' AND level IN ('county', 'municipality')
+), shown AS (
+  SELECT * FROM pairs
+  UNION ALL
+  SELECT CASE WHEN level = 'county' THEN area ELSE county END, level, year, value, NULL
+  FROM current_series_figures
+  WHERE measure = 'request' AND part = 'total' AND level IN ('county', 'municipality')
+    AND NOT EXISTS (SELECT 1 FROM pairs)
+), chosen AS (
+  SELECT * FROM shown
+  WHERE (level = 'county' OR NOT EXISTS (SELECT 1 FROM shown WHERE level = 'county'))
+    AND county IS NOT NULL
+    AND year IS (SELECT max(year) FROM shown)
+), counties AS (
+  SELECT county, sum(request) AS request, sum(decision) AS decision,
+         sum(request) - sum(decision) AS gap
+  FROM chosen GROUP BY county
+), long AS (
+  SELECT county, 'request' AS measure, request AS value, gap FROM counties
+  UNION ALL
+  SELECT county, 'decision', decision, gap FROM counties
+  WHERE EXISTS (SELECT 1 FROM counties WHERE decision IS NOT NULL)
 )
-ORDER BY county, measure""",
+SELECT county, measure, value, {_value_sql("value")} AS value_text,
+       coalesce(norsk_number(gap), '') AS gap_text,
+       county || ', ' || measure || ': ' || {_value_sql("value")}
+         || CASE WHEN gap IS NULL THEN '' ELSE ' (gap ' || norsk_number(gap) || ')' END
+         AS description
+FROM long
+ORDER BY county, measure DESC""",
+    # Every series of one municipality's rows (request, decision, …, by year and part).
     "municipality": f"""WITH picked AS MATERIALIZED (
   {_MUNICIPALITY_PICKED}
 )
@@ -156,12 +195,18 @@ SELECT revision_id, date, label, county, series AS figure, value,
        label || ', ' || series || ', ' || norsk_date(date) || ': ' || {_value_sql("value")}
          AS description
 FROM (
-  SELECT *, coalesce(updated, substr(first_seen, 1, 10)) AS date, {_LABEL_SQL} AS label
+  SELECT *, coalesce(updated, substr(first_seen, 1, 10)) AS date
   FROM (
-{_moves_only(_figure_rows("picked"))}
+{
+        _moves_only(
+            "SELECT page, revision_id, updated, first_seen, label, county, value, measure, "
+            "year, part, measure || coalesce(' ' || year, '') || " + _PART_SQL + " AS series "
+            "FROM picked"
+        )
+    }
   )
 )
-ORDER BY revision_id, series_order""",
+ORDER BY revision_id, measure DESC, year, part <> 'total', part""",
 }
 
 FILTER_SQL = f"""SELECT label FROM ({_MUNICIPALITIES})
@@ -274,6 +319,7 @@ _DISPLAY: dict[str, dict[str, Any]] = {
                 {"field": "county"},
                 {"field": "measure", "title": "figure"},
                 {"field": "value_text", "title": "refugees"},
+                {"field": "gap_text", "title": "gap (request − decision)"},
             ],
         },
     ),
@@ -283,11 +329,7 @@ _DISPLAY: dict[str, dict[str, Any]] = {
         encoding={
             "x": _date(),
             "y": {"field": "value", "type": "quantitative", "title": "refugees"},
-            "color": {
-                "field": "figure",
-                "type": "nominal",
-                "sort": [FIGURE_LABELS[name] for name in FIGURE_FIELDS],
-            },
+            "color": {"field": "figure", "type": "nominal"},
             "description": {"field": "description"},
             "tooltip": [
                 {"field": "label", "title": "municipality"},
@@ -301,7 +343,7 @@ _DISPLAY: dict[str, dict[str, Any]] = {
 }
 
 _TITLES = {
-    "national": "National request over time",
+    "national": "National key figures over time: request and decision, as the page states them",
     "largest_changes": "Largest changes in the latest revision that moved a request",
     "request_vs_decision": "Request and decision per county",
     "municipality": "One municipality across revisions",

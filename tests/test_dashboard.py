@@ -15,8 +15,10 @@ from urllib.parse import quote_plus
 import pytest
 from headless import CHROMIUM, Chromium, Served, chart_marks, serve, wait_for_charts
 
+from scraper.config import DEFAULT_URL, Target
 from scraper.dashboard import CHARTS, DEFAULT_MUNICIPALITY, PATH, dashboard_config
-from scraper.norsk import format_number
+from scraper.pipeline import capture_result, ingest_body
+from scraper.store import open_store
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -78,12 +80,17 @@ def test_dashboard_draws_every_chart_offline(
         "Gjerstad (4211): 0 → 10 (+10)",
         "Oslo (0301): 225 → 215 (−10)",
     ]
-    # the national request: blank before the table was published, then 5 500 and 5 510
-    national = marks["national"]
-    assert "request (table total), 12.11.2021: 5 500" in national
-    assert "request (table total), 19.11.2021: 5 510" in national
-    assert "request (table total), 01.10.2021: (blank)" in national
+    # the national key figures as the page states them: "om lag 5 500" before the table, then
+    # exactly 5 500 and 5 510; last year's 5 025 beside them
+    national = set(marks["national"])
+    assert {
+        "request 2022, 01.10.2021: about 5 500",
+        "request 2022, 12.11.2021: 5 500",
+        "request 2022, 19.11.2021: 5 510",
+        "request 2021, 19.11.2021: 5 025",
+    } <= national
     assert not any(label.endswith(": 0") for label in national)
+    assert set(marks["request_vs_decision"]) >= {"Vestland, request: 745", "Oslo, request: 215"}
 
     # offline: everything came from `serve`, and nothing else was even tried
     assert browser.left_loopback() == []
@@ -105,7 +112,7 @@ def test_dashboard_opens_on_the_default_municipality(served: Served, browser: Ch
     assert browser.evaluate("location.search") == "?municipality=" + quote_plus(
         DEFAULT_MUNICIPALITY
     )
-    assert "Oslo (0301), requested, 19.11.2021: 215" in chart_marks(browser)["municipality"]
+    assert "Oslo (0301), request 2022, 19.11.2021: 215" in chart_marks(browser)["municipality"]
 
 
 @pytest.mark.parametrize("picked", ["Bergen (4601)", "bergen", "4601"])
@@ -114,35 +121,38 @@ def test_dashboard_filter_shows_that_municipality_from_the_store(
 ) -> None:
     browser.open(f"{served.url.rstrip('/')}{PATH}?municipality={quote_plus(picked)}")
     wait_for_charts(browser, CHARTS)
-    expected = [
-        f"Bergen (4601), {figure}, {day}.{month}.{year}: {format_number(value) or '(blank)'}"
-        for day, month, year, figure, value in _bergen(demo_store)
-    ]
-    assert expected[0] == "Bergen (4601), requested, 12.11.2021: 182"
-    assert "Bergen (4601), requested, 19.11.2021: 192" in expected
-    drawn = chart_marks(browser)["municipality"]
-    # each point once, and the step line through the points (one path per figure)
-    points = [label for label in drawn if label in expected]
-    assert sorted(set(points)) == sorted(expected)
+    drawn = set(chart_marks(browser)["municipality"])
+    requests = store_rows(
+        demo_store,
+        "SELECT updated, value FROM series_figures WHERE number = '4601' AND measure = 'request' "
+        "AND part = 'total' ORDER BY revision_id",
+    )
+    assert requests == [("2021-11-12", 182), ("2021-11-19", 192)]
+    assert {
+        "Bergen (4601), request 2022, 12.11.2021: 182",
+        "Bergen (4601), request 2022, 19.11.2021: 192",
+        "Bergen (4601), request 2022 · minors, 19.11.2021: 7",
+        "Bergen (4601), request 2022 · minors 15–18, 19.11.2021: 5",
+        "Bergen (4601), request 2022 · minors <15, 19.11.2021: 2",
+    } <= drawn
+    assert not any("Oslo" in label for label in drawn)
     assert browser.left_loopback() == []
 
 
-def _bergen(db_path: Path) -> list[tuple[str, str, str, str, int | None]]:
-    """Bergen's four figures in every revision, straight from the store."""
-    rows = store_rows(
-        db_path,
-        "SELECT revision_id, updated, requested, minors, minors_15_18, minors_under_15 "
-        "FROM municipality_history WHERE municipality_number = ? ORDER BY revision_id",
-        "4601",
-    )
-    labels = ("requested", "minors", "minors 15–18", "minors <15")
-    found = []
-    for _, updated, *values in rows:
-        year, month, day = str(updated).split("-")
-        found += [
-            (day, month, year, label, value) for label, value in zip(labels, values, strict=True)
-        ]
-    return found
+def test_dashboard_shows_a_blank_cell_as_blank_never_0(
+    served: Served, browser: Chromium, demo_store: Path
+) -> None:
+    # Grimstad's minors are blank on the page (&nbsp;): no value row in the store
+    assert store_rows(
+        demo_store,
+        "SELECT DISTINCT value FROM series_figures WHERE number = '4202' AND part = 'minors'",
+    ) == [(None,)]
+    browser.open(f"{served.url.rstrip('/')}{PATH}?municipality={quote_plus('Grimstad (4202)')}")
+    wait_for_charts(browser, CHARTS)
+    drawn = chart_marks(browser)["municipality"]
+    assert "Grimstad (4202), request 2022 · minors, 12.11.2021: (blank)" in drawn
+    assert "Grimstad (4202), request 2022, 19.11.2021: 29" in drawn
+    assert not any(" · minors" in label and label.endswith(": 0") for label in drawn)
 
 
 def test_dashboard_filter_lists_every_municipality_by_name_and_number(
@@ -154,8 +164,8 @@ def test_dashboard_filter_lists_every_municipality_by_name_and_number(
     )
     named = store_rows(
         demo_store,
-        "SELECT DISTINCT municipality, municipality_number FROM municipality_history "
-        "WHERE municipality IS NOT NULL",
+        "SELECT DISTINCT area, number FROM series_figures "
+        "WHERE level = 'municipality' AND area IS NOT NULL",
     )
     assert len(options) == len(named) == 356 - 1  # one row of the demo has lost its name
     assert {"Bergen (4601)", "Oslo (0301)", "Ålesund (1507)"} <= set(options)
@@ -168,3 +178,38 @@ def test_dashboard_config_is_datasette_dashboards_shaped() -> None:
     assert sorted(dashboard["charts"]) == sorted(CHARTS)
     assert {chart["library"] for chart in dashboard["charts"].values()} == {"vega-lite"}
     assert sorted(name for row in dashboard["layout"] for name in row) == sorted(CHARTS)
+
+
+@pytest.fixture(scope="module")
+def decision_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """IMDi's page of 6 March 2017: request and decision per county, through the pipeline."""
+    folder = tmp_path_factory.mktemp("decisions")
+    page = Path(__file__).parent / "fixtures" / "real" / "2017-03-06-anmodning-og-vedtak.html"
+    target = Target("oppmoding", DEFAULT_URL)
+    with open_store(folder / "imdi-watch.db", folder / "snapshots") as store:
+        result = ingest_body(
+            target,
+            capture_result(page.read_bytes(), url=target.url),
+            store=store,
+            fetched_at="2017-03-06T12:00:00.000Z",
+        )
+    assert result.outcome == "new-revision"
+    return folder / "imdi-watch.db"
+
+
+def test_dashboard_shows_request_beside_decision_and_the_gap(
+    decision_store: Path, browser: Chromium
+) -> None:
+    with serve(decision_store, cwd=decision_store.parent) as running:
+        browser.open(running.url.rstrip("/") + PATH)
+        # one revision of a county table: no changes yet, and no municipality to pick
+        wait_for_charts(browser, ("request_vs_decision",))
+        drawn = set(chart_marks(browser)["request_vs_decision"])
+        assert browser.left_loopback() == []
+    # the latest year the page has both for: 2017, per county, with request − decision
+    assert {
+        "Rogaland, request: 1 035 (gap 235)",
+        "Rogaland, decision: 800 (gap 235)",
+        "Oslo, request: 831 (gap -19)",
+        "Østfold, decision: 469 (gap 0)",
+    } <= drawn
