@@ -26,7 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scraper import __version__
+from scraper import __version__, retry
 from scraper.config import FetchSettings
 from scraper.errors import FetchError
 from scraper.models import FetchResult
@@ -303,14 +303,10 @@ def fetch_page(
                         status=failure.status,
                         attempts=attempt,
                     ) from failure.__cause__
-                logger.info(
-                    "GET %s: %s; retrying in %.1f s (attempt %d of %d)",
-                    shown,
-                    failure.reason,
-                    wait_s,
-                    attempt,
-                    max_attempts,
-                )
+                retry.announce_retry(
+                    f"GET {shown}", failure.reason, wait_s=wait_s, attempt=attempt,
+                    attempts=max_attempts,
+                )  # fmt: skip
                 sleep(wait_s)
                 attempt += 1
                 continue
@@ -621,11 +617,14 @@ def _wait_s(
     random: Callable[[], float],
 ) -> float:
     """Retry-After if the server sent one, else backoff_s doubling per attempt, jittered ±50 %
-    (random() == 0.5 gives the nominal wait); both capped at max_backoff_s."""
-    if retry_after_s is not None:
-        return min(retry_after_s, settings.max_backoff_s)
-    nominal = settings.backoff_s * 2.0 ** min(attempt - 1, 60)
-    return min(nominal * (0.5 + random()), settings.max_backoff_s)
+    (random() == 0.5 gives the nominal wait); both capped at max_backoff_s (`retry.backoff_s`)."""
+    return retry.backoff_s(
+        attempt,
+        base_s=settings.backoff_s,
+        max_s=settings.max_backoff_s,
+        retry_after_s=retry_after_s,
+        jitter=random,
+    )
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:

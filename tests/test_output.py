@@ -275,3 +275,21 @@ def test_waiting_for_the_lock_is_silent_in_a_log(tmp_path: Path) -> None:
         result = run_cli("--config", str(config), "check")
     assert result.code == 4
     assert result.err.count("\n") == 1 and "waiting up to" not in result.err
+
+
+def test_a_retry_says_so_on_a_terminal(tmp_path: Path, http_server: LoopbackServer) -> None:
+    page = (FIXTURES / "page-2022-nn-a.html").read_bytes()
+    http_server.route("/robots.txt", Reply(200, b""))
+    http_server.route("/page", Reply(503, b"busy"), Reply(200, page))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[pages]]\nname = "p"\nurl = "{http_server.url("/page")}"\n\n'
+        "[fetch]\nmax_attempts = 2\nbackoff_s = 0.01\nmax_backoff_s = 0.01\n\n"
+        '[store]\npath = "imdi-watch.db"\n'
+    )
+    code, out, err = run_on_a_terminal(["--config", str(config), "check", "--quiet"], tmp_path)
+    assert (code, out) == (0, "")
+    assert err == (
+        f"imdi-watch: GET {http_server.url('/page')}: HTTP 503 Service Unavailable; "
+        "retrying in 0.0 s (attempt 1 of 2)\n"
+    )
