@@ -12,7 +12,8 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Figure, Page, Series
 from scraper.norsk import format_date, format_number
@@ -236,7 +237,7 @@ def _text_lines(
         ("Lead · ingress", "headline", HEADLINE_LABELS),
         ("Totals · sum", "totals", FIGURE_LABELS),
     ):
-        rows = [
+        rows: list[list[Line]] = [
             [
                 [(labels.get(c.field or "", "") or field_label(c), None)],
                 [(_number(c.old), None)],
@@ -663,6 +664,10 @@ def _plural(count: int, one: str, many: str) -> str:
 _CELL_BLANK = "–"  # a blank cell in a table; 0 stays 0
 
 
+def _heading(text: str) -> Line:
+    return [(text, "heading")]
+
+
 def _cell(value: int | None) -> Line:
     return [(_CELL_BLANK if value is None else format_number(value), None)]
 
@@ -670,6 +675,57 @@ def _cell(value: int | None) -> Line:
 def _render(lines: list[Line], *, color: bool) -> str:
     lines = [[(visible(text), style) for text, style in line] for line in lines]
     return _render_rich(lines) if color else _render_plain(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A table for `log`, `show` and `history`, laid out by rich's Table: the first row is the
+    header; a one-cell row is a group heading (the rows under it are indented)."""
+
+    rows: list[list[Line]]
+    align: str  # "l" or "r" per column
+    indent: int = 0
+
+
+Block = Line | Grid
+
+
+def _render_blocks(blocks: Sequence[Block], *, color: bool) -> str:
+    """Lines and rich Tables, coloured on a terminal, plain text otherwise; scraped text is
+    shown with its control characters escaped. (The change report that `check` prints keeps its
+    own columns, `_table`: a check never imports rich.)"""
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    def text(spans: Line) -> Text:
+        out = Text()
+        for chunk, style in spans:
+            out.append(visible(chunk), style=_RICH_STYLES.get(style or "", ""))
+        return out
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=10_000, color_system="standard" if color else None,
+        force_terminal=color, highlight=False, markup=False, emoji=False,
+    )  # fmt: skip
+    for block in blocks:
+        if not isinstance(block, Grid):
+            console.print(text(block), soft_wrap=True)
+            continue
+        table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
+        for cell, align in zip(block.rows[0], block.align, strict=False):
+            justify: Literal["left", "right"] = "right" if align == "r" else "left"
+            table.add_column(text(cell), justify=justify, no_wrap=True)
+        grouped = any(len(row) == 1 for row in block.rows[1:])
+        for row in block.rows[1:]:
+            cells = [text(cell) for cell in row]
+            if grouped and len(row) > 1:
+                cells[0] = Text("  ") + cells[0]
+            table.add_row(*cells)
+        console.print(Padding(table, (0, 0, 0, block.indent)) if block.indent else table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))
 
 
 def visible(text: str) -> str:
@@ -751,7 +807,7 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
             )
             + "\n"
         )
-    lines: list[Line] = [
+    lines: list[Block] = [
         [(f"Revision {revision.id} · {revision.title or '(no title)'}", "heading")],
         [
             (
@@ -775,12 +831,12 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
             ]
         )
     header: list[list[Line]] = [
-        [[("municipality", "heading")], [("number", "heading")]]
-        + [[(FIGURE_LABELS[f], "heading")] for f in FIGURE_FIELDS]
+        [_heading("municipality"), _heading("number")]
+        + [_heading(FIGURE_LABELS[f]) for f in FIGURE_FIELDS]
     ]
     lines.append([])
-    lines += _table(header + table, "llrrrr", indent=0)
-    return _render(lines, color=color)
+    lines.append(Grid(header + table, "llrrrr"))
+    return _render_blocks(lines, color=color)
 
 
 def render_history(
@@ -789,7 +845,7 @@ def render_history(
     """One municipality across revisions, oldest first: a column per series; a figure that
     moved is marked with its delta, a blank stays blank."""
     numbers = "/".join(municipality.numbers) or "no number"
-    lines: list[Line] = [
+    lines: list[Block] = [
         [(f"{municipality.name} ({numbers}, {municipality.county or 'no county'})", "heading")]
     ]
     columns: list[Series] = []
@@ -798,8 +854,8 @@ def render_history(
             if all(figure.series.key != c.key for c in columns):
                 columns.append(figure.series)
     table: list[list[Line]] = [
-        [[("revision", "heading")], [("first seen", "heading")], [("updated", "heading")]]
-        + [[(_series_heading(c), "heading")] for c in columns]
+        [_heading("revision"), _heading("first seen"), _heading("updated")]
+        + [_heading(_series_heading(c)) for c in columns]
     ]
     previous: dict[tuple[str, int | None, str], int | None] | None = None
     for revision, figures in found:
@@ -811,7 +867,7 @@ def render_history(
         ]
         for column in columns:
             value = values.get(column.key)
-            cell = _cell(value) if column.key in values else [("–", None)]
+            cell: Line = _cell(value) if column.key in values else [("–", None)]
             if previous is not None and column.key in previous and previous[column.key] != value:
                 before = previous[column.key]
                 delta = value - before if value is not None and before is not None else None
@@ -819,8 +875,8 @@ def render_history(
             cells.append(cell)
         table.append(cells)
         previous = values
-    lines += _table(table, "lll" + "r" * len(columns), indent=0)
-    return _render(lines, color=color)
+    lines.append(Grid(table, "lll" + "r" * len(columns)))
+    return _render_blocks(lines, color=color)
 
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -877,7 +933,7 @@ def _series_heading(series: Series) -> str:
 
 def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool = False) -> str:
     """Fetches and revisions, newest first."""
-    lines: list[Line] = [[(f"Fetches (newest {len(fetches)})", "heading")]]
+    lines: list[Block] = [[(f"Fetches (newest {len(fetches)})", "heading")]]
     table: list[list[Line]] = [
         [
             [(h, "heading")]
@@ -897,8 +953,8 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
                 [(fetch.error or "", None)],
             ]
         )
-    lines += _table(table, "llrrrrrl", indent=2)
-    _section(lines, f"Revisions (newest {len(revisions)})")
+    lines.append(Grid(table, "llrrrrrl", indent=2))
+    lines += [[], [(f"Revisions (newest {len(revisions)})", "heading")]]
     table = [
         [
             [(h, "heading")]
@@ -918,8 +974,8 @@ def render_log(fetches: Sequence[Any], revisions: Sequence[Any], *, color: bool 
                 [(", ".join(w.code for w in revision.warnings), None)],
             ]
         )
-    lines += _table(table, "llllrrl", indent=2)
-    return _render(lines, color=color)
+    lines.append(Grid(table, "llllrrl", indent=2))
+    return _render_blocks(lines, color=color)
 
 
 def record_to_dict(record: Any) -> dict[str, Any]:

@@ -293,3 +293,15 @@ def test_a_retry_says_so_on_a_terminal(tmp_path: Path, http_server: LoopbackServ
         f"imdi-watch: GET {http_server.url('/page')}: HTTP 503 Service Unavailable; "
         "retrying in 0.0 s (attempt 1 of 2)\n"
     )
+
+
+def test_terminal_tables_keep_their_columns_when_a_cell_carries_a_delta(
+    store: Callable[..., object],
+) -> None:
+    lines = store("history", "Bergen").out.splitlines()
+    header, first, second = lines[1], lines[2], lines[3]
+    assert first.split() == ["1", "2021-11-12", "12.11.2021", "182", "7", "5", "2"]
+    assert second.split()[:5] == ["2", "2021-11-19", "19.11.2021", "192", "(+10)"]
+    assert "{+" not in second  # the plain report's markers are not for tables
+    end = header.index("requested 2022") + len("requested 2022")
+    assert first[:end].endswith("182") and second[:end].endswith("192 (+10)")
