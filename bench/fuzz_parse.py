@@ -37,6 +37,10 @@ def seed_corpus() -> Path:
     for page in sorted((ROOT / "tests" / "fixtures").glob("page-*.html")):
         shutil.copyfile(page, CORPUS / page.name)
     (CORPUS / "small-table.html").write_bytes(SMALL_PAGE)
+    from test_fuzz import HOSTILE_PAGES
+
+    for name, page in HOSTILE_PAGES.items():
+        (CORPUS / f"hostile-{name}.html").write_bytes(page)
     return CORPUS
 
 

@@ -19,7 +19,7 @@ WARNING_CODES: frozenset[str] = frozenset({
     "no-table", "missing-name", "no-totals", "sum-mismatch", "headline-mismatch",
     "minors-split-mismatch", "unknown-municipality", "duplicate-municipality", "no-updated-date",
     "unreadable-cell", "unknown-column", "ambiguous-column", "lead-unread",
-    "ambiguous-key-figure",
+    "ambiguous-key-figure", "encoding-fallback", "nesting-too-deep", "number-too-large",
 })  # fmt: skip
 # The legacy `Row` fields are the request series' parts, in this order.
 PART_FIELDS: dict[str, str] = dict(zip(PARTS, FIGURE_FIELDS, strict=True))

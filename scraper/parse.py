@@ -6,10 +6,12 @@ parser keeps working when IMDi changes templates; problems become warnings, not 
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +36,7 @@ from scraper.models import (
     series_field,
 )
 from scraper.municipalities import choose_structure, county_names, load_register
-from scraper.norsk import detect_language, fold, normalize_space, parse_date
+from scraper.norsk import NUMBER_PATTERN, detect_language, fold, normalize_space, parse_date
 from scraper.norsk import parse_number as _parse_number
 from scraper.statements import read_key_figures, read_statements
 
@@ -86,6 +88,7 @@ _CELL_TAG_IDS = frozenset(
     cell.tag_id
     for cell in LexborHTMLParser("<table><tr><th></th><td></td></tr></table>").css("td,th")
 )
+_TEXT_TAG_ID = next(LexborHTMLParser("<p>x</p>").css("p")[0].iter(include_text=True)).tag_id
 _SKIP_IN_TEXT = frozenset({"table", "h1"})
 _LOOKS_LIKE_HTML = re.compile(
     rb"<\s*(?:!doctype|html|head|body|div|p|table|h1|article|main)\b", re.I
@@ -105,11 +108,24 @@ _TOTALS_LABELS = frozenset({
     "sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla", "samlet",
     "hele landet", "heile landet", "landet", "norge", "noreg", "totalt for landet", "sum landet",
 })  # fmt: skip
+# What a cell's text never includes: soft hyphen, zero-width characters, bidi controls.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_NEEDS_CLEANING = re.compile(f"{_INVISIBLE.pattern}|[*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]")
+_NOT_CELL_TEXT = frozenset({"script", "style", "template", "noscript", "-comment"})
+# A footnote marker glued to a number: "182*", "182¹", "182 †"
+_MARKED_NUMBER = re.compile(rf"^([−-]?(?:{NUMBER_PATTERN}))\s*([*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]+)$")
+_FOOTNOTE_CHARS = frozenset("*†‡¹²³⁴⁵⁶⁷⁸⁹⁰")
+MAX_DEPTH = 256  # elements deeper than this are read as flat text (Python's recursion is ~1000)
+MAX_FIGURE = 1_000_000_000  # no figure on the page comes near; beyond it a number is unreadable
+_LONGEST_NUMBER = 15  # digits: a longer run is not parsed at all (int() of 5 000 digits is slow)
+_TOO_LONG = 10**_LONGEST_NUMBER
 
 
 def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     """Parse one page. Raises ParseError only for input that is not an HTML page at all."""
-    text = _decode(html, encoding)
+    text, edge_warnings = _decode(html, encoding)
     tree = LexborHTMLParser(text)
     declared_lang = tree.root.attributes.get("lang") if tree.root else None
     body = tree.body
@@ -120,6 +136,14 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     title = _read_title(tree, content)
     reader = _TextReader()
     reader.read(content)
+    if reader.too_deep:
+        edge_warnings.append(
+            PageWarning(
+                "nesting-too-deep",
+                f"the page nests elements more than {MAX_DEPTH} deep; deeper text is read flat",
+                {"max_depth": MAX_DEPTH},
+            )
+        )
     raw_tables = _read_raw_tables(content)
     plain_text = " ".join(p for s in reader.sections for p in s.paragraphs)
     headers = [h for raw in raw_tables for h in raw.headers]
@@ -129,11 +153,12 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     year = _read_year(title, headers, plain_text)
     updated = _read_updated(reader, content, year=year)
 
-    warnings: list[PageWarning] = []
-    tables = _read_tables(raw_tables, year=year, warnings=warnings)
+    warnings: list[PageWarning] = edge_warnings
+    tables = _bound_tables(_read_tables(raw_tables, year=year, warnings=warnings), warnings)
     rows, totals = legacy_rows(tables, year)
     statements = read_statements(reader.sections)
     key_figures, unexplained = read_key_figures(reader.sections, page_year=year, page_date=updated)
+    key_figures = _bound_key_figures(key_figures, warnings)
     headline = _headline(key_figures, year, warnings)
     if unexplained:
         warnings.append(
@@ -188,25 +213,57 @@ def fingerprint_content(content_fields: dict[str, Any]) -> str:
 # --- input -----------------------------------------------------------------------------------
 
 
-def _decode(html: bytes | str, encoding: str | None) -> str:
+def _decode(html: bytes | str, encoding: str | None) -> tuple[str, list[PageWarning]]:
+    """The page's text, and an `encoding-fallback` warning when bytes labelled (or taken for)
+    UTF-8 are not: single-byte text (windows-1252, else latin-1) is read as such, so "Risør" in
+    latin-1 stays "Risør" instead of becoming "Ris\ufffdr" and a new municipality."""
     if isinstance(html, str):
         raw_head = html[:4096].encode("utf-8", "replace")
         if not _LOOKS_LIKE_HTML.search(raw_head) and "<" not in html[:4096]:
             raise ParseError("not an HTML page: no HTML tags in the input")
-        return html
+        return html, []
     if b"\x00" in html[:4096] or html[:5] == b"%PDF-":
         raise ParseError("not an HTML page: the input is binary")
     if not _LOOKS_LIKE_HTML.search(html[:65536]):
         raise ParseError("not an HTML page: no HTML tags in the input")
     if html.startswith(b"\xef\xbb\xbf"):
-        return html[3:].decode("utf-8", "replace")
+        html, encoding = html[3:], "utf-8"
     if encoding is None:
         match = _CHARSET.search(html[:4096])
         encoding = match.group(1).decode("ascii") if match else "utf-8"
     try:
-        return html.decode(encoding, "replace")
+        codec = codecs.lookup(encoding).name
     except LookupError:
-        return html.decode("utf-8", "replace")
+        codec = "utf-8"
+    if codec != "utf-8":
+        return html.decode(codec, "replace"), []
+    try:
+        return html.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    replaced = html.decode("utf-8", "replace")
+    invalid = replaced.count("\ufffd") - html.count("\ufffd".encode())
+    valid = sum(1 for char in replaced if char > "\x7f") - replaced.count("\ufffd")
+    if valid > invalid:  # UTF-8 with a few stray bytes: keep it, mark them
+        return replaced, [
+            PageWarning(
+                "encoding-fallback",
+                f"the page has {invalid} bytes that are not UTF-8 (the first at byte "
+                f"{first_bad}); they are read as \ufffd",
+                {"encoding": "utf-8", "invalid_bytes": invalid, "offset": first_bad},
+            )
+        ]
+    try:
+        text, used = html.decode("windows-1252"), "windows-1252"
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are not windows-1252
+        text, used = html.decode("latin-1"), "latin-1"
+    return text, [
+        PageWarning(
+            "encoding-fallback",
+            f"the page is not valid UTF-8 (byte {first_bad}); read as {used}",
+            {"encoding": used, "offset": first_bad},
+        )
+    ]
 
 
 def _is_boilerplate(node: LexborNode) -> bool:
@@ -294,13 +351,14 @@ class _TextReader:
     _paragraphs: list[str] = field(default_factory=list)
     _inline: list[str] = field(default_factory=list)
     _bullet_pending: bool = False
+    too_deep: bool = False  # some elements were nested deeper than MAX_DEPTH
 
     def read(self, root: LexborNode) -> None:
-        self._walk(root)
+        self._walk(root, 0)
         self._flush_inline()
         self._close_section()
 
-    def _walk(self, node: LexborNode) -> None:
+    def _walk(self, node: LexborNode, depth: int) -> None:
         for child in node.iter(include_text=True):
             tag = child.tag
             if tag == "-text":
@@ -315,15 +373,18 @@ class _TextReader:
                 if heading:
                     self._close_section()
                     self._heading = heading
+            elif depth >= MAX_DEPTH and (tag == "li" or tag in _BLOCK_TAGS):
+                self.too_deep = True  # no deeper recursion: the rest is one flat paragraph
+                self._inline.append(_flat_text(child))
             elif tag == "li":
                 self._flush_inline()
                 self._bullet_pending = True
-                self._walk(child)
+                self._walk(child, depth + 1)
                 self._flush_inline()
                 self._bullet_pending = False
             elif tag in _BLOCK_TAGS:
                 self._flush_inline()
-                self._walk(child)
+                self._walk(child, depth + 1)
                 self._flush_inline()
             else:
                 self._inline.append(child.text(deep=True))
@@ -332,6 +393,8 @@ class _TextReader:
         if not self._inline:
             return
         text = normalize_space("".join(self._inline))
+        if not text.isascii():
+            text = _clean_text(text)
         self._inline.clear()
         if not text:
             return
@@ -351,6 +414,26 @@ class _TextReader:
             self.sections.append(Section(self._heading, tuple(self._paragraphs)))
         self._heading = None
         self._paragraphs = []
+
+
+def _flat_text(node: LexborNode) -> str:
+    """The text under `node` as one run, without recursion, skipping what _TextReader skips."""
+    parts: list[str] = [" "]
+    stack: list[Iterator[LexborNode]] = [node.iter(include_text=True)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            parts.append(" ")
+        elif child.tag == "-text":
+            parts.append(child.text_content or "")
+        elif child.tag == "br":
+            parts.append(" ")
+        elif not (_is_boilerplate(child) or child.tag in _SKIP_IN_TEXT):
+            if child.tag in _BLOCK_TAGS:
+                parts.append(" ")
+            stack.append(child.iter(include_text=True))
+    return "".join(parts)
 
 
 def _find_time_datetime(content: LexborNode) -> str | None:
@@ -420,6 +503,54 @@ def _read_year(title: str | None, headers: list[str], text: str) -> int | None:
     return None
 
 
+def _too_large(value: int | None, where: str, name: str, warnings: list[PageWarning]) -> bool:
+    """Is `value` beyond MAX_FIGURE? Then say so: no such figure is real, and one would overflow
+    SQLite's INTEGER."""
+    if value is None or -MAX_FIGURE <= value <= MAX_FIGURE:
+        return False
+    shown = (
+        str(value) if abs(value) < _TOO_LONG else f"a number of more than {_LONGEST_NUMBER} digits"
+    )
+    warnings.append(
+        PageWarning(
+            "number-too-large",
+            f"{where}: {name} {shown} is beyond {MAX_FIGURE}; read as blank",
+            {"where": where, "field": name},
+        )
+    )
+    return True
+
+
+def _bound_tables(tables: list[FigureTable], warnings: list[PageWarning]) -> list[FigureTable]:
+    """Figures above MAX_FIGURE become blank with a `number-too-large` warning."""
+    values = [v for table in tables for area in table.areas for v in area.values if v]
+    if not values or -MAX_FIGURE <= min(values) <= max(values) <= MAX_FIGURE:
+        return tables  # the usual case, in one pass
+    bounded: list[FigureTable] = []
+    for table in tables:
+        areas = []
+        for area in table.areas:
+            where = area.name or area.level
+            kept = tuple(
+                None if _too_large(v, where, series.label(), warnings) else v
+                for v, series in zip(area.values, table.series, strict=False)
+            )
+            areas.append(dataclasses.replace(area, values=kept))
+        bounded.append(dataclasses.replace(table, areas=tuple(areas)))
+    return bounded
+
+
+def _bound_key_figures(
+    key_figures: Sequence[KeyFigure], warnings: list[PageWarning]
+) -> tuple[KeyFigure, ...]:
+    """Key figures above MAX_FIGURE are dropped with a `number-too-large` warning."""
+    return tuple(
+        k
+        for k in key_figures
+        if not _too_large(k.value, "text", f"{k.subject} {k.measure}", warnings)
+    )
+
+
 # --- the tables ------------------------------------------------------------------------------
 
 
@@ -433,8 +564,79 @@ class _RawTable:
 
 
 def _cell_text(cell: LexborNode) -> str:
+    """A cell's text as read_cell_text reads it, footnote note dropped; its common case inlined,
+    as this is the parser's hottest function."""
+    child = cell.child
+    if child is None:
+        return ""
+    if child.next is None and child.tag_id == _TEXT_TAG_ID:
+        # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
+        text = " ".join((child.text_content or "").split())
+        if (text.isascii() and not text.endswith("*")) or not _NEEDS_CLEANING.search(text):
+            return text
+        return _finish_cell_text(text, None)[0]
+    return read_cell_text(cell)[0]
+
+
+def read_cell_text(cell: LexborNode) -> tuple[str, str | None]:
+    """A cell's (or a name's) text as a reader sees it, and its footnote note if it has one.
+
+    The text has single spaces (NBSP and other Unicode spaces too), no soft hyphens, zero-width
+    characters or bidi controls, `<br>` and block elements read as a space, and nothing from
+    script, style, template, noscript or comments. A footnote is never part of the text: `<sup>`
+    content, and a marker (`*`, `†`, `¹²³`) right after a number, come back as the note, so
+    `182<sup>1</sup>` and `182¹` are ("182", "1") and ("182", "¹"), never 1821. The note is None
+    when there is none.
+    """
+    child = cell.child
+    if child is not None and child.next is None and child.tag_id == _TEXT_TAG_ID:
+        return _finish_cell_text(child.text_content or "", None)
+    parts: list[str] = []
+    notes: list[str] = []
+    _collect_cell_text(cell, parts, notes)
+    return _finish_cell_text("".join(parts), _clean_text(" ".join(notes)) or None)
+
+
+def _finish_cell_text(raw: str, note: str | None) -> tuple[str, str | None]:
     # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
-    return " ".join((cell.text_lexbor() or "").split())
+    text = " ".join((raw if raw.isascii() else _INVISIBLE.sub("", raw)).split())
+    if text and text[-1] in _FOOTNOTE_CHARS:
+        marked = _MARKED_NUMBER.match(text)
+        if marked:
+            text = marked.group(1)
+            note = marked.group(2) if note is None else f"{marked.group(2)} {note}"
+    return text, note
+
+
+def _clean_text(text: str) -> str:
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def _collect_cell_text(cell: LexborNode, parts: list[str], notes: list[str]) -> None:
+    """Depth-first, without recursion (a cell may nest thousands deep)."""
+    stack: list[tuple[Iterator[LexborNode], bool]] = [(cell.iter(include_text=True), False)]
+    while stack:
+        iterator, block = stack[-1]
+        node = next(iterator, None)
+        if node is None:
+            stack.pop()
+            if block:
+                parts.append(" ")
+            continue
+        tag = node.tag
+        if tag == "-text":
+            parts.append(node.text_content or "")
+        elif tag in _NOT_CELL_TEXT:
+            continue
+        elif tag == "br":
+            parts.append(" ")
+        elif tag == "sup":
+            notes.append(node.text(deep=True))
+        else:
+            is_block = tag in _BLOCK_TAGS
+            if is_block:
+                parts.append(" ")
+            stack.append((node.iter(include_text=True), is_block))
 
 
 def _span(cell: LexborNode, attribute: str) -> int:

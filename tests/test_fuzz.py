@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +32,50 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SEED = (FIXTURES / "page-2022-nn-a.html").read_bytes()
 NOISE = (FIXTURES / "page-2022-nn-a-noise.html").read_bytes()
 SEED_FINGERPRINT = parse_page(SEED).fingerprint
+
+# --- hostile content: what a page can send that must not invent a change or a figure
+
+BERGEN = b"<td>Bergen</td>\n              <td>Vestland</td>\n              <td>182</td>"
+
+
+def mutate(old: bytes, new: bytes, page: bytes = SEED) -> bytes:
+    assert page.count(old) == 1, old
+    return page.replace(old, new)
+
+
+# Each page reads exactly as SEED: same names, same figures, same fingerprint.
+SAME_CONTENT = {
+    # Latin-1 (windows-1252) bytes under a UTF-8 label: not 145 municipalities added and removed
+    "latin-1-as-utf-8": SEED.decode("utf-8").encode("cp1252"),
+    "soft-hyphen": mutate(b"<td>Kristiansand</td>", b"<td>Kristian&shy;sand</td>"),
+    "zero-width-space": mutate(b"<td>Bergen</td>", "<td>Bergen\u200b</td>".encode()),
+    "bidi-controls": mutate(
+        b"<td>\xc3\x98ygarden</td>", "<td>\u202a\u00d8ygarden\u202c\u200e</td>".encode()
+    ),
+    "br-in-name": mutate("<td>Søndre Land</td>".encode(), "<td>Søndre<br>Land</td>".encode()),
+    "script-in-name": mutate(
+        b"<td>Kristiansand</td>", b"<td>Kristiansand<script>document.write('x')</script></td>"
+    ),
+    "style-and-template": mutate(
+        b"<td>Bergen</td>", b"<td><style>td{}</style>Bergen<template>Oslo</template></td>"
+    ),
+    "sup-footnote": mutate(BERGEN, BERGEN.replace(b"182", b"182<sup>1</sup>")),
+    "star-footnote": mutate(BERGEN, BERGEN.replace(b"182", b"182*")),
+    "superscript-footnote": mutate(BERGEN, BERGEN.replace(b"182", "182¹".encode())),
+    "nested-1000-deep": mutate(
+        b"</table>",
+        b"</table>" + b"</div>" * 1000,
+        mutate(b'<table class="imdi-table">', b"<div>" * 1000 + b'<table class="imdi-table">'),
+    ),
+}
+
+
+ABSURD_NUMBERS = {
+    "cell": mutate(BERGEN, BERGEN.replace(b"182", b"99999999999999999999999")),
+    "lead-5000-digits": mutate(b"bedt 212 norske", b"bedt " + b"9" * 5000 + b" norske"),
+}
+# The hostile content cases of issue 13 (tests/test_hostile.py), also seeds of the atheris corpus.
+HOSTILE_PAGES = {**SAME_CONTENT, **ABSURD_NUMBERS}
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -116,6 +161,16 @@ _SNIPPETS = [
     b"Kommune",
     b"<th>Fylke</th>",
     b"\xe2\x80\x8b",
+    b"&shy;",
+    b"\xe2\x80\xae",
+    b"<sup>1</sup>",
+    b"*",
+    b"\xc2\xb9",
+    b"<br>",
+    b"<template>",
+    b"\xf8",
+    b"<div>" * 300,
+    b"99999999999999999999999",
 ]
 
 _mutation = st.one_of(
@@ -271,3 +326,8 @@ def test_fuzz_tag_soup_gives_valid_model_or_parse_error(tokens: list[str], as_by
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes_are_refused_or_parsed(data: bytes) -> None:
     parse_checked(data)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PAGES))
+def test_fuzz_hostile_content_gives_a_valid_model(name: str) -> None:
+    assert parse_checked(HOSTILE_PAGES[name]) is not None

@@ -27,6 +27,7 @@ import httpx
 import pytest
 from cli_helpers import run_cli
 from server import LoopbackServer, Reply
+from test_fuzz import ABSURD_NUMBERS, SAME_CONTENT
 
 from scraper.config import FetchSettings, build_config
 from scraper.errors import FetchError
@@ -488,3 +489,90 @@ def test_hostile_reason_phrase_cannot_drive_the_terminal(tmp_path: Path) -> None
     db = tmp_path / "store" / "imdi-watch.db"
     ((error,),) = query(db, "SELECT error FROM fetches")
     assert line in error
+
+
+# --- content that must not invent a change or a figure ---------------------------------------
+
+HTML_UTF8 = {"Content-Type": "text/html; charset=utf-8"}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_CONTENT))
+def test_hostile_content_that_reads_the_same_is_unchanged(tmp_path: Path, name: str) -> None:
+    with LoopbackServer() as server:
+        server.route(PATH, Reply(200, PAGE_A, HTML_UTF8), Reply(200, SAME_CONTENT[name], HTML_UTF8))
+        config = write_config(tmp_path, server.url(PATH))
+        first = run_cli("--config", str(config), "check", "--json")
+        second = run_cli("--config", str(config), "check", "--json")
+
+    assert (first.code, second.code) == (0, 0), second.err
+    (result,) = json.loads(second.out)
+    assert (result["outcome"], result["changes"]) == ("unchanged", 0)
+    db = tmp_path / "store" / "imdi-watch.db"
+    assert query(db, "SELECT count(*) FROM revisions") == [(1,)]
+    assert query(db, "SELECT requested, minors FROM figures WHERE municipality = 'Bergen'") == [
+        (182, 7)
+    ]
+
+
+def test_hostile_latin_1_page_says_how_it_was_read() -> None:
+    from scraper.parse import parse_page
+
+    page = parse_page(SAME_CONTENT["latin-1-as-utf-8"], encoding="utf-8")
+
+    (fallback,) = [w for w in page.warnings if w.code == "encoding-fallback"]
+    assert fallback.details["encoding"] == "windows-1252"
+    assert fallback.message.startswith("the page is not valid UTF-8 (byte ")
+    assert "Risør" in {row.municipality for row in page.rows}
+    assert page.fingerprint == parse_page(PAGE_A).fingerprint
+
+
+def test_hostile_deep_nesting_is_a_warning_not_a_crash() -> None:
+    from scraper.parse import parse_page
+
+    page = parse_page(SAME_CONTENT["nested-1000-deep"])
+
+    assert [w.code for w in page.warnings if w.code == "nesting-too-deep"] == ["nesting-too-deep"]
+    assert len(page.rows) == len(parse_page(PAGE_A).rows)
+
+
+@pytest.mark.parametrize("name", sorted(ABSURD_NUMBERS))
+def test_hostile_absurd_number_is_blank_with_a_warning(tmp_path: Path, name: str) -> None:
+    with LoopbackServer() as server:
+        server.route(PATH, Reply(200, ABSURD_NUMBERS[name], HTML_UTF8))
+        config = write_config(tmp_path, server.url(PATH))
+        result = run_cli("--config", str(config), "check", "--json")
+
+    assert result.code == 0, result.err
+    (check,) = json.loads(result.out)
+    assert check["outcome"] == "new-revision"
+    assert "number-too-large" in [warning["code"] for warning in check["warnings"]]
+    db = tmp_path / "store" / "imdi-watch.db"
+    if name == "cell":
+        assert query(db, "SELECT requested FROM figures WHERE municipality = 'Bergen'") == [(None,)]
+    else:
+        assert query(db, "SELECT headline_municipalities FROM revisions") == [(None,)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("<td>182<sup>1</sup></td>", ("182", "1")),
+        ("<td>182¹²</td>", ("182", "¹²")),
+        ("<td>5 500 *</td>", ("5 500", "*")),
+        ("<td>Bergen<sup> 2) </sup></td>", ("Bergen", "2)")),
+        ("<td>Søndre<br>Land</td>", ("Søndre Land", None)),
+        ("<td>Nord-<div>Fron</div></td>", ("Nord- Fron", None)),
+        ("<td>Kristian\u00adsand\u200b</td>", ("Kristiansand", None)),
+        ("<td>Oslo<script>x()</script><!-- y --><noscript>z</noscript></td>", ("Oslo", None)),
+        ("<td>Hamar*</td>", ("Hamar*", None)),  # a marker beside a name is left to the reader
+        ("<td>" + "<span>" * 5000 + "7" + "</span>" * 5000 + "</td>", ("7", None)),
+    ],
+)
+def test_hostile_read_cell_text(cell: str, expected: tuple[str, str | None]) -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    from scraper.parse import read_cell_text
+
+    node = LexborHTMLParser(f"<table><tr>{cell}</tr></table>").css_first("td")
+    assert node is not None
+    assert read_cell_text(node) == expected
