@@ -156,8 +156,19 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     warnings: list[PageWarning] = edge_warnings
     tables = _bound_tables(_read_tables(raw_tables, year=year, warnings=warnings), warnings)
     rows, totals = legacy_rows(tables, year)
-    statements = read_statements(reader.sections)
-    key_figures, unexplained = read_key_figures(reader.sections, page_year=year, page_date=updated)
+    try:
+        statements = read_statements(reader.sections)
+        key_figures, unexplained = read_key_figures(
+            reader.sections, page_year=year, page_date=updated
+        )
+    except ValueError:  # int() refuses a number of over 4 300 digits
+        statements, key_figures, unexplained = (), (), []
+        warnings.append(
+            PageWarning(
+                "number-too-large",
+                "the text holds a number too long to read; no statement or key figure read",
+            )
+        )
     key_figures = _bound_key_figures(key_figures, warnings)
     headline = _headline(key_figures, year, warnings)
     if unexplained:
