@@ -305,3 +305,18 @@ def test_terminal_tables_keep_their_columns_when_a_cell_carries_a_delta(
     assert "{+" not in second  # the plain report's markers are not for tables
     end = header.index("requested 2022") + len("requested 2022")
     assert first[:end].endswith("182") and second[:end].endswith("192 (+10)")
+
+
+def test_readme_history_json_names_the_keys_history_prints(store: Callable[..., object]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### `history --json`", 1)[1].split("```json\n", 1)[1].split("```")[0]
+    documented = set(re.findall(r'"(\w+)":', block))
+
+    def keys(value: object) -> set[str]:
+        if isinstance(value, dict):
+            return set(value) | {k for v in value.values() for k in keys(v)}
+        if isinstance(value, list):
+            return {k for v in value for k in keys(v)}
+        return set()
+
+    assert documented == keys(json.loads(store("history", "Bergen", "--json").out))
