@@ -152,6 +152,8 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     )
     year = _read_year(title, headers, plain_text)
     updated = _read_updated(reader, content, year=year)
+    if year is None and updated is not None:  # a news item: the year it was written
+        year = int(updated[:4])
 
     warnings: list[PageWarning] = edge_warnings
     tables = _bound_tables(_read_tables(raw_tables, year=year, warnings=warnings), warnings)
@@ -504,14 +506,17 @@ def _read_updated(reader: _TextReader, content: LexborNode, *, year: int | None)
 
 
 def _read_year(title: str | None, headers: list[str], text: str) -> int | None:
-    """The page's year: from the title ("… for 2022"), else the table headers, else the lead."""
-    candidates = [title or "", *headers, text[:400]]
-    for pattern in (_YEAR_IN_TITLE, _YEAR):
-        for candidate in candidates:
-            match = pattern.search(candidate)
-            if match:
-                return int(match.group(1))
-    return None
+    """The page's year: from the title ("… for 2022", else any year in it), else the latest year
+    the table headers name ("Anmodning for 2016 …", "… for 2017" → 2017), else the lead's."""
+    if title:
+        match = _YEAR_IN_TITLE.search(title) or _YEAR.search(title)
+        if match:
+            return int(match.group(1))
+    years = [int(y) for header in headers for y in _YEAR.findall(header)]
+    if years:
+        return max(years)
+    match = _YEAR_IN_TITLE.search(text[:400]) or _YEAR.search(text[:400])
+    return int(match.group(1)) if match else None
 
 
 def _too_large(value: int | None, where: str, name: str, warnings: list[PageWarning]) -> bool:

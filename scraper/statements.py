@@ -24,17 +24,35 @@ _RANGE_BEFORE = re.compile(r"(?:mellom|fra|frå)\s+$")
 _RANGE_END = re.compile(r"\d\s*(?:[-–—]|til|og)\s*$")
 _DECISION = re.compile(r"\bvedt(?:ak|att|eke|ok|e)\w*|\bfatta\w*\s+vedtak")
 _REQUEST = re.compile(
-    r"\b(?:oppmod\w*|anmod\w*|ber|bad|ba|bedt|bede|beden|be\s+om|be\s+\w+\s+om|bedne|"
-    r"behov\w*\s+for\s+(?:busetting|bosetting))\b"
+    r"\b(?:oppmod\w*|anmod\w*|ber|bad|ba|bedt|bede|beden|be\s+om|be\s+\w+\s+om|bedne)\b"
 )
+_FORECAST = re.compile(
+    r"\b(?:behov\w*|prognos\w*|anslag\w*|forventa\w*|forventet\w*|venta|ventet|berekna\w*|"
+    r"beregne\w*)\b"
+)
+# A number's noun followed by a restriction counts a share, not the whole.
+_RESTRICTED = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:som|der|med|fra|fra|fra)\b")
+_SUBSET = re.compile(
+    r"\b(?:flere|fleire|faerre|like\s+mange|ikke|ikkje|enna|endå|enno|mindre\s+enn|meir\s+enn|"
+    r"mer\s+enn|over|under)\b(?!\s+\d)"
+)
+_CHANGE_VERB = re.compile(
+    r"\b(?:redusert|redusere\w*|okt|auka|auke|endra|endret|nedjuster\w*|oppjuster\w*|"
+    r"justert|justere\w*)\b"
+)
+_REFERS_BACK = re.compile(r"^\s*(?:dette|det|desse|disse|dei|de)\b")
+_GENERIC_NOUN = re.compile(r"\b(?:person\w*|plass\w*|bosettingsplass\w*)\b")
+_NOUN_TAIL = re.compile(r"[^,;:()\d]{0,30}")
 _SETTLED = re.compile(r"\b(?:busett|bosatt|busatt|bosatte|busette\s+vi|vart\s+busette)\b")
 _MINORS = re.compile(r"\b(?:einsleg\w*|enslig\w*|mindrearig\w*|under\s+18\s+ar)\b")
 _15_18 = re.compile(r"\b15\s*[-–]\s*18\b")
 _UNDER_15 = re.compile(r"\bunder\s+15\b")
-_MUNICIPALITY_NOUN = re.compile(r"^\s*(?:(?:norske|nye|ulike|andre|fleire|flere)\s+)?kommun\w*")
+_MUNICIPALITY_NOUN = re.compile(r"^\s*(?:(?:norske|nye|ulike|andre)\s+)?kommun\w*")
 _REFUGEE_NOUN = re.compile(
-    r"^\s*(?:(?:nye|fleire|flere|overforings|ekstra)\s+)?"
-    r"(?:flyktning\w*|person\w*|einsleg\w*|enslig\w*|mindrearig\w*|barn\b)"
+    r"^\s*(?:(?:er|blir|vert|skal\s+vere|skal\s+vaere)\s+)?"
+    r"(?:(?:antall|antallet|talet\s+pa|tal\s+pa)\s+)?(?:[a-z]+e\s+){0,2}"
+    r"(?:flyktning\w*|person\w*|einsleg\w*|enslig\w*|mindrearig\w*|barn\b|"
+    r"bosettingsplass\w*|busetjingsplass\w*|plass(?:ar|er)\b)"
 )
 _AT_LEAST = re.compile(
     r"\b(?:minst|minimum|over|meir\s+enn|mer\s+enn|fleire\s+enn|flere\s+enn)\s+$"
@@ -89,53 +107,84 @@ def read_key_figures(
     """Key figures stated anywhere, and the lead's numbers that no key figure explains.
 
     The lead is the first paragraph before the first heading. Years, dates and list positions
-    are not figures.
+    are not figures. A sentence with no measure word of its own ("Dette er på same nivå som i
+    2019 (5 350 flyktningar …)") takes the measure of the sentence before it in its paragraph.
     """
     figures: list[KeyFigure] = []
     unexplained: list[str] = []
     for position, section in enumerate(sections):
-        texts: list[str] = [section.heading] if section.heading else []
-        paragraphs = list(section.paragraphs)
-        for index, paragraph in enumerate(paragraphs):
+        for heading in [section.heading] if section.heading else []:
+            found, _ = key_figures_in(heading, page_year=page_year, page_date=page_date)
+            figures += found
+        for index, paragraph in enumerate(section.paragraphs):
+            context: str | None = None
             for sentence in split_sentences([paragraph]):
-                found, loose = key_figures_in(sentence, page_year=page_year, page_date=page_date)
+                found, loose = key_figures_in(
+                    sentence, page_year=page_year, page_date=page_date, context=context
+                )
+                context = _sentence_measure(fold(sentence)) or context
                 figures += found
                 if position == 0 and section.heading is None and index == 0:
                     unexplained += loose
-        for heading in texts:
-            found, _ = key_figures_in(heading, page_year=page_year, page_date=page_date)
-            figures += found
     return tuple(_unique(figures)), unexplained
 
 
 def key_figures_in(
-    sentence: str, *, page_year: int | None, page_date: str | None
+    sentence: str,
+    *,
+    page_year: int | None,
+    page_date: str | None,
+    context: str | None = None,
 ) -> tuple[list[KeyFigure], list[str]]:
-    """The key figures one sentence states, and its numbers (as printed) that say nothing known."""
+    """The key figures one sentence states, and its numbers (as printed) that say nothing known.
+
+    A number counts what the noun after it names; a subset ("… kommuner har vedtatt færre
+    plasser enn …", "… som har kollektiv beskyttelse", "… har ennå ikke fatta vedtak") is not a
+    key figure of its own, only a statement."""
     folded = fold(sentence)
-    measure = _sentence_measure(folded)
+    measure = _sentence_measure(folded) or (context if _REFERS_BACK.match(folded) else None)
     year = _sentence_year(folded, page_year=page_year, page_date=page_date)
     minors_sentence = bool(_MINORS.search(folded))
+    subset = bool(_SUBSET.search(folded))
+    changes = bool(_CHANGE_VERB.search(folded))
     found: list[KeyFigure] = []
     loose: list[str] = []
     pending_municipalities: list[tuple[int, str | None]] = []
     plain_refugees = False
-    for match in _NUMBER.finditer(folded):
+    numbers = [m for m in _NUMBER.finditer(folded) if parse_number(m.group(0)) is not None]
+    for index, match in enumerate(numbers):
         printed = match.group(0)
         before, after = folded[: match.start()], folded[match.end() :]
         value = parse_number(printed)
-        if value is None or _not_a_figure(printed, before, after):
+        assert value is not None
+        if _not_a_figure(printed, before, after):
             continue
-        if _RANGE_AFTER.match(after) or _RANGE_BEFORE.search(before) or _RANGE_END.search(before):
+        ranged = (
+            _RANGE_AFTER.match(after) or _RANGE_BEFORE.search(before) or _RANGE_END.search(before)
+        )
+        if ranged and not changes:
             continue  # a range: never one exact figure
         qualifier = _qualifier(before)
+        if changes and _RANGE_AFTER.match(after) and index + 1 < len(numbers):
+            after = folded[
+                numbers[index + 1].end() :
+            ]  # "frå 110 til 72 personar": X is of Y's noun
         if _MUNICIPALITY_NOUN.match(after):
-            pending_municipalities.append((value, qualifier))
+            if subset or _RESTRICTED.match(after[_MUNICIPALITY_NOUN.match(after).end() :]):  # type: ignore[union-attr]
+                loose_subset = True
+            else:
+                loose_subset = False
+            if not loose_subset:
+                pending_municipalities.append((value, qualifier))
             continue
         noun = _REFUGEE_NOUN.match(after)
         if noun and measure is not None:
-            tail = after[: noun.end() + 40]
-            part = _minors_part(noun.group(0) + " " + tail)
+            rest = after[noun.end() :]
+            if subset or _RESTRICTED.match(rest):
+                continue  # a share of something: a statement, not a key figure
+            part = _minors_part(noun.group(0) + _NOUN_TAIL.match(rest).group(0))  # type: ignore[union-attr]
+            if part == "total" and minors_sentence and _GENERIC_NOUN.search(noun.group(0)):
+                part = "minors"  # "einslege mindreårige … frå 110 til 72 personar"
             if part == "total":
                 plain_refugees = True
             found.append(KeyFigure(measure, "refugees", part, year, value, qualifier))
@@ -151,10 +200,14 @@ def key_figures_in(
 
 
 def _sentence_measure(folded: str) -> str | None:
+    """decision > request > a forecast of the need (`unknown`) > settled: "IMDi ber …" is a
+    request even beside "venta"; "anslaget for kor mange som blir busett" is a forecast."""
     if _DECISION.search(folded):
         return "decision"
     if _REQUEST.search(folded):
         return "request"
+    if _FORECAST.search(folded):
+        return "unknown"
     if _SETTLED.search(folded):
         return "settled"
     return None
