@@ -14,6 +14,10 @@ from urllib.parse import urlsplit
 from scraper.errors import ConfigError
 
 DEFAULT_URL = "https://www.imdi.no/planlegging-og-bosetting/bosettingsprosessen/imdis-anmodning/"
+# Since 2023/24 the request page carries only the lead; request and decision figures nationally,
+# by county and per municipality are on Bosettingstall, updated weekly.
+BOSETTINGSTALL_URL = "https://www.imdi.no/planlegging-og-bosetting/bosettingstall/"
+DEFAULT_PAGES = (("oppmoding", DEFAULT_URL), ("bosettingstall", BOSETTINGSTALL_URL))
 CONFIG_ENV = "IMDI_WATCH_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
 
@@ -221,7 +225,7 @@ def _section(where: str, name: str, values: Any) -> dict[str, Any]:
 
 def _pages(where: str, pages: Any) -> tuple[Target, ...]:
     if pages is None:
-        return (Target(name="oppmoding", url=DEFAULT_URL),)
+        return tuple(Target(name=name, url=url) for name, url in DEFAULT_PAGES)
     if not isinstance(pages, list) or not pages:
         raise ConfigError(f"{where}: [[pages]] must be one or more tables with name and url")
     targets: list[Target] = []

@@ -258,6 +258,10 @@ class Page:
     tables: tuple[FigureTable, ...] = ()
     statements: tuple[Statement, ...] = ()
     key_figures: tuple[KeyFigure, ...] = ()
+    # rows and totals, worked out once on first use (the page is immutable)
+    _legacy: tuple[tuple[Row, ...], Totals | None] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     @property
     def has_table(self) -> bool:
@@ -267,12 +271,18 @@ class Page:
     def rows(self) -> tuple[Row, ...]:
         """The request series of the page's year as legacy rows: municipal rows where the page
         has them, else county rows (the county's name in `county`)."""
-        return legacy_rows(self.tables, self.year)[0]
+        return self._legacy_rows()[0]
 
     @property
     def totals(self) -> Totals | None:
         """The printed totals of the table that gives `rows`."""
-        return legacy_rows(self.tables, self.year)[1]
+        return self._legacy_rows()[1]
+
+    def _legacy_rows(self) -> tuple[tuple[Row, ...], Totals | None]:
+        if self._legacy is None:
+            object.__setattr__(self, "_legacy", legacy_rows(self.tables, self.year))
+        assert self._legacy is not None
+        return self._legacy
 
     @property
     def all_series(self) -> tuple[Series, ...]:
@@ -354,10 +364,15 @@ def legacy_rows(
             if "total" not in at:
                 continue
             index = [at.get(part) for part in PARTS]
+            whole = index == list(range(len(table.series)))  # the values are the row as it is
             rows: list[Row] = []
             totals: Totals | None = None
             for area in table.areas:
-                values = [area.values[i] if i is not None else None for i in index]
+                values = (
+                    area.values
+                    if whole
+                    else [area.values[i] if i is not None else None for i in index]
+                )
                 if area.level == "total":
                     totals = Totals(*values)
                 elif area.level == level == "municipality":

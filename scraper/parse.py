@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -200,7 +201,7 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
             for t in tables
         ],
     }
-    return Page(
+    page = Page(
         title=title,
         language=language,
         updated=updated,
@@ -213,6 +214,8 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
         statements=statements,
         key_figures=key_figures,
     )
+    object.__setattr__(page, "_legacy", (rows, totals))  # worked out above: kept, not redone
+    return page
 
 
 def fingerprint_content(content_fields: dict[str, Any]) -> str:
@@ -846,23 +849,35 @@ def _read_areas(
     if number_at is None and build.level == "county":
         number_at = at.get("county_number")
     series_columns = [c for c in columns if c.series]
+    plain_at = (
+        [c.index for c in series_columns] if not any(c.paired for c in series_columns) else []
+    )
+    last_at = max(plain_at, default=-1)
     rows = [(position, texts) for position, texts in raw.rows if "".join(texts)]
     for order, (position, texts) in enumerate(rows, start=1):
         width = len(texts)
         name = (texts[name_at] if name_at is not None and name_at < width else "") or None
         county = (texts[county_at] if county_at is not None and county_at < width else "") or None
         number = (texts[number_at] if number_at is not None and number_at < width else "") or None
-        labels = (name, county)
         unlabelled = name is None and number is None and (county_at is None or county is None)
-        if any(_is_totals_label(text or "") for text in labels) or (
-            unlabelled and (county_at is not None or order == len(rows))
+        if (
+            (name is not None and _is_totals_label(name))
+            or (county is not None and _is_totals_label(county))
+            or (unlabelled and (county_at is not None or order == len(rows)))
         ):
             values = _read_values(texts, series_columns, position, warnings)
             build.areas.append(Area("total", name or county, None, None, values))
             continue
         if county is None and build.level == "municipality":
             county = heading_county
-        values = _read_values(texts, series_columns, position, warnings)
+        values = None
+        if plain_at and width > last_at:  # fast path: plain cells ("13", "")
+            cells = [texts[i] for i in plain_at]
+            joined = "".join(cells)
+            if not joined or (joined.isascii() and joined.isdigit()):
+                values = tuple(int(text) if text else None for text in cells)
+        if values is None:
+            values = _read_values(texts, series_columns, position, warnings)
         build.areas.append(Area(build.level, name, number, county, values))
 
 
@@ -905,8 +920,9 @@ def _number(
         return None
 
 
+@lru_cache(maxsize=4096)
 def _is_totals_label(text: str) -> bool:
-    return fold(text).strip(" :") in _TOTALS_LABELS
+    return len(text) < 25 and fold(text).strip(" :") in _TOTALS_LABELS
 
 
 def _county_in_heading(heading: str | None) -> str | None:

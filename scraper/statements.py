@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import lru_cache
 
 from scraper.models import KeyFigure, Section, Statement
 from scraper.norsk import NUMBER_PATTERN, fold, parse_number, split_sentences
 
+_DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(rf"(?<![\d\w])(?:{NUMBER_PATTERN})(?![\d\w])")
 _YEARISH = re.compile(r"^(?:19|20)\d\d$")
 _RANGE_AFTER = re.compile(r"^\s*(?:[–—-]|til|og)\s*\d")
@@ -76,12 +78,14 @@ def read_statements(sections: Sequence[Section]) -> tuple[Statement, ...]:
         texts: list[str] = [section.heading] if section.heading else []
         texts += split_sentences(section.paragraphs)
         for sentence in texts:
-            statement = make_statement(section.heading, sentence)
-            if statement is not None:
-                statements.append(statement)
+            if _DIGIT.search(sentence):
+                statement = make_statement(section.heading, sentence)
+                if statement is not None:
+                    statements.append(statement)
     return tuple(statements)
 
 
+@lru_cache(maxsize=4096)  # pure, and a page's sentences come back check after check
 def make_statement(section: str | None, sentence: str) -> Statement | None:
     """'35 499 personer har …' → template '{} personer har …', values (35499,)."""
     values: list[int] = []
@@ -117,16 +121,25 @@ def read_key_figures(
             found, _ = key_figures_in(heading, page_year=page_year, page_date=page_date)
             figures += found
         for index, paragraph in enumerate(section.paragraphs):
-            context: str | None = None
+            previous: str | None = None  # the sentence before, for one that refers back to it
             for sentence in split_sentences([paragraph]):
-                found, loose = key_figures_in(
-                    sentence, page_year=page_year, page_date=page_date, context=context
-                )
-                context = _sentence_measure(fold(sentence)) or context
-                figures += found
-                if position == 0 and section.heading is None and index == 0:
-                    unexplained += loose
+                if _DIGIT.search(sentence):
+                    found, loose = _key_figures_cached(sentence, page_year, page_date, previous)
+                    figures += found
+                    if position == 0 and section.heading is None and index == 0:
+                        unexplained += loose
+                previous = sentence
     return tuple(_unique(figures)), unexplained
+
+
+@lru_cache(maxsize=4096)  # pure, and a page's sentences come back check after check
+def _key_figures_cached(
+    sentence: str, page_year: int | None, page_date: str | None, previous: str | None
+) -> tuple[tuple[KeyFigure, ...], tuple[str, ...]]:
+    found, loose = key_figures_in(
+        sentence, page_year=page_year, page_date=page_date, previous=previous
+    )
+    return tuple(found), tuple(loose)
 
 
 def key_figures_in(
@@ -134,15 +147,20 @@ def key_figures_in(
     *,
     page_year: int | None,
     page_date: str | None,
-    context: str | None = None,
+    previous: str | None = None,
 ) -> tuple[list[KeyFigure], list[str]]:
     """The key figures one sentence states, and its numbers (as printed) that say nothing known.
 
     A number counts what the noun after it names; a subset ("… kommuner har vedtatt færre
     plasser enn …", "… som har kollektiv beskyttelse", "… har ennå ikke fatta vedtak") is not a
     key figure of its own, only a statement."""
+    if not _DIGIT.search(sentence):
+        return [], []
     folded = fold(sentence)
-    measure = _sentence_measure(folded) or (context if _REFERS_BACK.match(folded) else None)
+    measure = _sentence_measure(folded)
+    if measure is None and previous and _REFERS_BACK.match(folded):
+        measure = _sentence_measure(fold(previous))  # "Dette er …": the sentence before's
+
     year = _sentence_year(folded, page_year=page_year, page_date=page_date)
     minors_sentence = bool(_MINORS.search(folded))
     subset = bool(_SUBSET.search(folded))

@@ -22,7 +22,10 @@ def test_config_defaults_watch_the_imdi_page(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("IMDI_WATCH_CONFIG", raising=False)
     config = load_config(None)
-    assert [(p.name, p.url) for p in config.pages] == [("oppmoding", DEFAULT_URL)]
+    assert [(p.name, p.url) for p in config.pages] == [
+        ("oppmoding", DEFAULT_URL),
+        ("bosettingstall", "https://www.imdi.no/planlegging-og-bosetting/bosettingstall/"),
+    ]
     assert config.store.path == tmp_path / "store" / "imdi-watch.db"
     assert config.fetch.max_bytes == 10_000_000
     assert config.schedule.timezone == "Europe/Oslo"
