@@ -184,13 +184,19 @@ def cdx_url(
 
 
 def parse_cdx(
-    body: bytes, *, url: str, since: date | None = None, until: date | None = None
+    body: bytes,
+    *,
+    url: str,
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
 ) -> list[Capture]:
     """The captures of a CDX JSON listing (a header row, then one row per capture), oldest first.
 
     Rows that are not 200 captures, or outside `since`..`until`, are left out (the archive filters
-    too; this keeps a listing from a less careful server honest). Raises FetchError when the body
-    is not such a listing.
+    too; this keeps a listing from a less careful server honest). A capture dated after `now` is
+    left out with a warning: stored, it would come after every later check and block every later
+    backfill. Raises FetchError when the body is not such a listing.
     """
     if not body.strip():
         return []  # the CDX API answers an empty body when nothing matches
@@ -215,10 +221,19 @@ def parse_cdx(
             continue
         timestamp = fields.get("timestamp", "")
         try:
-            day = datetime.strptime(timestamp, _TIMESTAMP_FORMAT).date()
+            moment = datetime.strptime(timestamp, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             log.warning("%s: capture with a bad timestamp %r skipped", url, timestamp)
             continue
+        if now is not None and moment > now:
+            log.warning(
+                "%s: capture %s is dated in the future (%s); skipped",
+                url,
+                timestamp,
+                iso_utc(moment),
+            )
+            continue
+        day = moment.date()
         if (since is not None and day < since) or (until is not None and day > until):
             continue
         captures.append(
@@ -241,8 +256,10 @@ def list_captures(
     since: date | None = None,
     until: date | None = None,
     throttle: Throttle | None = None,
+    now: datetime | None = None,
 ) -> list[Capture]:
-    """Ask the archive's CDX API for the page's captures. Raises FetchError if that fails."""
+    """Ask the archive's CDX API for the page's captures (none dated after `now`, by default the
+    time of asking). Raises FetchError if that fails."""
     from scraper.fetch import fetch_page
 
     url = cdx_url(page_url, archive_url=archive_url, since=since, until=until)
@@ -254,7 +271,9 @@ def list_captures(
         raise FetchError(
             f"cannot list the archive's captures: {exc}", url=url, status=exc.status
         ) from exc
-    return parse_cdx(result.body or b"", url=url, since=since, until=until)
+    return parse_cdx(
+        result.body or b"", url=url, since=since, until=until, now=now or datetime.now(UTC)
+    )
 
 
 # --- ingesting -------------------------------------------------------------------------------

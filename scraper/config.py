@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from scraper.errors import ConfigError
 
@@ -243,6 +243,16 @@ def _pages(where: str, pages: Any) -> tuple[Target, ...]:
             )
         if not urlsplit(url).hostname:
             raise ConfigError(f"{where}: {label}.url has no host: {url!r}")
+        if "@" in urlsplit(url).netloc:
+            shown = urlunsplit(
+                urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2])
+            )
+            raise ConfigError(
+                f"{where}: {label}.url has a user name or password in it ({shown} with "
+                "user:password@); they would be stored and shown with every fetch. imdi-watch "
+                "fetches public pages only: remove them (keep secrets in an environment "
+                "variable, as [notify].urls_env does)"
+            )
         name = page.get("name", f"page{index + 1}")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: {label}.name must be a non-empty string, got {name!r}")

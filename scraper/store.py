@@ -30,6 +30,7 @@ nothing but ``sqlite3``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gzip
 import hashlib
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scraper.errors import InputError, LockBusy, StoreError
 from scraper.models import (
@@ -565,8 +567,13 @@ VIEWS: dict[str, str] = {**LEGACY_VIEWS, **SERIES_VIEWS}
 # --- opening, locking, errors ----------------------------------------------------------------
 
 
-def open_store(db_path: Path, snapshots_dir: Path) -> Store:
-    """Open (creating folders and the database if needed) and migrate the store."""
+def open_store(db_path: Path, snapshots_dir: Path, *, rebuilding: bool = False) -> Store:
+    """Open (creating folders and the database if needed) and migrate the store.
+
+    An empty database (new, 0 bytes, or one without pages) beside snapshots of an earlier history
+    is refused, so history never starts again at revision 1 by accident; `rebuilding` allows it
+    for `rebuild`, which fills a new database from those snapshots.
+    """
     db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -580,11 +587,62 @@ def open_store(db_path: Path, snapshots_dir: Path) -> Store:
     except sqlite3.Error as exc:
         raise StoreError(f"{db_path}: cannot open the database: {exc}") from exc
     try:
+        if not rebuilding:
+            _refuse_empty_beside_snapshots(conn, db_path, snapshots_dir)
         _prepare(conn, db_path)
     except BaseException:
         conn.close()
         raise
     return Store(conn, db_path=db_path, snapshots_dir=snapshots_dir)
+
+
+def _refuse_empty_beside_snapshots(
+    conn: sqlite3.Connection, db_path: Path, snapshots_dir: Path
+) -> None:
+    """Before anything is written: a database without pages must not meet existing snapshots."""
+    try:
+        has_pages = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pages'"
+        ).fetchone() is not None and (
+            conn.execute("SELECT 1 FROM pages LIMIT 1").fetchone() is not None
+        )
+    except sqlite3.DatabaseError:
+        return  # not a database, or unreadable: _prepare says which
+    if has_pages:
+        return
+    try:
+        count = sum(1 for _ in snapshots_dir.glob(f"*{SNAPSHOT_SUFFIX}"))
+    except OSError:
+        return
+    if not count:
+        return
+    size = db_path.stat().st_size if db_path.exists() else 0
+    what = "is empty (0 bytes)" if size == 0 else "holds no pages"
+    raise StoreError(
+        f"{db_path}: {what}, but {snapshots_dir} holds {count} snapshots of an earlier history; "
+        f"refusing to start that history again. Move the database away, then run "
+        f"`imdi-watch rebuild {db_path}` to rebuild it from the snapshots"
+    )
+
+
+def _sqlite_message(exc: sqlite3.Error, db_path: Path) -> str | None:
+    """A disk-full or I/O error named as such (SQLite may report it later as something else,
+    such as "cannot commit - no transaction is active")."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return (
+            f"{db_path}: the disk is full (SQLite: {exc}); nothing of this operation was stored. "
+            "Free some space and run again"
+        )
+    if code & 0xFF == sqlite3.SQLITE_IOERR:
+        name = getattr(exc, "sqlite_errorname", "SQLITE_IOERR")
+        return (
+            f"{db_path}: I/O error ({name}: {exc}); nothing of this operation was stored. "
+            "Check the disk"
+        )
+    return None
 
 
 def _prepare(conn: sqlite3.Connection, db_path: Path) -> None:
@@ -621,6 +679,9 @@ def _prepare(conn: sqlite3.Connection, db_path: Path) -> None:
             _migrate(conn, db_path)
         conn.create_function("fold", 1, _fold_or_none, deterministic=True)
     except sqlite3.DatabaseError as exc:
+        named = _sqlite_message(exc, db_path)
+        if named is not None:
+            raise StoreError(named) from exc
         if "not a database" in str(exc):
             raise StoreError(f"{db_path}: not an imdi-watch database ({exc})") from exc
         raise StoreError(f"{db_path}: {exc}") from exc
@@ -695,8 +756,25 @@ def lock_store(db_path: Path, *, wait_s: float) -> Iterator[None]:
         os.close(fd)
 
 
+def without_userinfo(url: str) -> str:
+    """`url` without `user:password@`: no credential is ever stored (or shown by `serve`)."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _os_message(exc: OSError, fallback: Path) -> str:
     where = exc.filename if exc.filename is not None else fallback
+    named = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+             errno.EIO: "I/O error", errno.EFBIG: "file too large"}.get(exc.errno or 0)  # fmt: skip
+    if named:
+        return f"{where}: {named} ({exc.strerror or exc})"
     return f"{where}: {exc.strerror or exc}"
 
 
@@ -740,15 +818,15 @@ def build_snapshot_meta(
 ) -> dict[str, Any]:
     """The `<sha>.json` beside a snapshot, from the fetch that brought the body."""
     return {
-        "url": fetch.url,
-        "final_url": fetch.final_url,
+        "url": without_userinfo(fetch.url),
+        "final_url": without_userinfo(fetch.final_url),
         "status": fetch.status,
         "headers": dict(fetch.headers),
         "fetched_at": fetched_at,
         "elapsed_ms": fetch.elapsed_ms,
         "attempts": fetch.attempts,
         "encoding": fetch.encoding,
-        "page": page,
+        "page": without_userinfo(page) if page else page,
     }
 
 
@@ -882,6 +960,9 @@ class Store:
         try:
             yield
         except sqlite3.DatabaseError as exc:
+            named = _sqlite_message(exc, self.db_path)
+            if named is not None:
+                raise StoreError(named) from exc
             if "not a database" in str(exc):
                 raise StoreError(f"{self.db_path}: not an imdi-watch database ({exc})") from exc
             if "locked" in str(exc) or "busy" in str(exc):
@@ -914,7 +995,10 @@ class Store:
     # --- pages
 
     def ensure_page(self, name: str, url: str) -> PageRecord:
-        """The page with this URL, created if new; a changed name (in config) is updated."""
+        """The page with this URL, created if new; a changed name (in config) is updated.
+        The URL is kept without user:password@, as every URL in the store (and so is a name that
+        is a URL, as `ingest --url` gives)."""
+        url, name = without_userinfo(url), without_userinfo(name)
         with self._transaction(write=True) as conn:
             row = conn.execute("SELECT id, name FROM pages WHERE url = ?", (url,)).fetchone()
             if row is None:
@@ -1413,7 +1497,11 @@ def _fetch_values(
         etag=fetch.etag,
         last_modified=fetch.last_modified,
         # Only where a redirect led elsewhere: ~80 bytes saved on every one of thousands of checks.
-        final_url=fetch.final_url if fetch.final_url != fetch.url else None,
+        final_url=(
+            without_userinfo(fetch.final_url)
+            if without_userinfo(fetch.final_url) != without_userinfo(fetch.url)
+            else None
+        ),
     )
 
 
@@ -1707,7 +1795,7 @@ def building_store(db_path: Path, snapshots_dir: Path) -> Iterator[Store]:
     building = db_path.with_name(db_path.name + ".rebuilding")
     for leftover in (building, *(Path(f"{building}{s}") for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
-    with open_store(building, snapshots_dir) as store:
+    with open_store(building, snapshots_dir, rebuilding=True) as store:
         yield store
         with store._errors():
             store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -27,7 +27,7 @@ import httpx
 import pytest
 from cli_helpers import run_cli
 from server import LoopbackServer, Reply
-from test_fuzz import ABSURD_NUMBERS, SAME_CONTENT
+from test_fuzz import ABSURD_NUMBERS, SAME_CONTENT, mutate
 
 from scraper.config import FetchSettings, build_config
 from scraper.errors import FetchError
@@ -576,3 +576,211 @@ def test_hostile_read_cell_text(cell: str, expected: tuple[str, str | None]) -> 
     node = LexborHTMLParser(f"<table><tr>{cell}</tr></table>").css_first("td")
     assert node is not None
     assert read_cell_text(node) == expected
+
+
+# --- the store defends its history -----------------------------------------------------------
+
+
+def checked_once(root: Path, server: LoopbackServer) -> Path:
+    """A config whose store holds one revision of PAGE_A (and its snapshot)."""
+    server.route(PATH, Reply(200, PAGE_A, HTML_UTF8))
+    config = write_config(root, server.url(PATH))
+    assert run_cli("--config", str(config), "check", "--quiet").code == 0
+    return config
+
+
+def remove_database(db: Path) -> None:
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("how", ["emptied", "replaced"])
+def test_hostile_empty_database_beside_snapshots_is_refused(
+    tmp_path: Path, http_server: LoopbackServer, how: str
+) -> None:
+    config = checked_once(tmp_path, http_server)
+    db = tmp_path / "store" / "imdi-watch.db"
+    remove_database(db)
+    if how == "emptied":
+        db.write_bytes(b"")
+    else:  # another SQLite file put in its place
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE notes (text TEXT)")
+        conn.close()
+
+    result = run_cli("--config", str(config), "check")
+
+    assert result.code == 3
+    what = "is empty (0 bytes)" if how == "emptied" else "holds no pages"
+    assert result.err.splitlines() == [
+        f"imdi-watch: error: {db}: {what}, but {tmp_path / 'snapshots'} holds 1 snapshots of an "
+        "earlier history; refusing to start that history again. Move the database away, then "
+        f"run `imdi-watch rebuild {db}` to rebuild it from the snapshots"
+    ]
+    assert query(db, "SELECT name FROM sqlite_master") == (
+        [] if how == "emptied" else [("notes",)]
+    )  # refused before anything was written
+
+
+def test_hostile_database_without_pages_is_refused_and_rebuild_restores_it(
+    tmp_path: Path, http_server: LoopbackServer
+) -> None:
+    config = checked_once(tmp_path, http_server)
+    db = tmp_path / "store" / "imdi-watch.db"
+    conn = sqlite3.connect(db)
+    with conn:
+        for table in ("fetches", "notifications"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM revisions")
+        conn.execute("DELETE FROM pages")
+    conn.close()
+
+    refused = run_cli("--config", str(config), "check")
+    assert refused.code == 3
+    assert f"{db}: holds no pages, but " in refused.err
+    assert f"run `imdi-watch rebuild {db}`" in refused.err
+
+    db.rename(tmp_path / "old.db")
+    remove_database(db)
+    assert run_cli("--config", str(config), "rebuild", str(db)).code == 0
+    again = run_cli("--config", str(config), "check", "--json")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)[0]["outcome"] == "unchanged"
+
+
+def test_hostile_disk_full_is_named_as_such(tmp_path: Path) -> None:
+    from scraper.config import Target
+    from scraper.errors import StoreError
+    from scraper.models import FetchResult
+    from scraper.pipeline import ingest_body
+    from scraper.store import open_store
+
+    url = "http://127.0.0.1/oppmoding"
+    fetch = FetchResult(url, url, 200, PAGE_A, {}, elapsed_ms=1, attempts=1, encoding=None)
+    with open_store(tmp_path / "db.sqlite", tmp_path / "snapshots") as store:
+        page = store.ensure_page("oppmoding", url)
+        # A full disk, honestly: SQLite's own limit on this connection's database size, at the
+        # size it has now. (The connection is the store's; the pragma lives only there.)
+        store._conn.execute(f"PRAGMA max_page_count = {store._query('PRAGMA page_count')[0][0]}")
+        with pytest.raises(StoreError) as caught:
+            ingest_body(
+                Target("oppmoding", url), fetch, store=store,
+                fetched_at="2025-03-01T06:00:00.000Z", page_id=page.id,
+            )  # fmt: skip
+
+    assert str(caught.value) == (
+        f"{tmp_path / 'db.sqlite'}: the disk is full (SQLite: database or disk is full); "
+        "nothing of this operation was stored. Free some space and run again"
+    )
+    assert query(tmp_path / "db.sqlite", "SELECT count(*) FROM revisions") == [(0,)]
+
+
+IO_ERROR_CHILD = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from scraper.__main__ import main
+sys.argv = ["imdi-watch", "--config", sys.argv[1], "check"]
+main()
+"""
+
+
+def test_hostile_io_error_is_named_as_such(tmp_path: Path, http_server: LoopbackServer) -> None:
+    http_server.route(PATH, Reply(200, PAGE_A, HTML_UTF8))
+    config = write_config(tmp_path, http_server.url(PATH))
+    # the store's schema first, then a file-size limit just above it: the WAL cannot grow
+    from scraper.store import open_store
+
+    with open_store(tmp_path / "store" / "imdi-watch.db", tmp_path / "snapshots"):
+        pass
+    done = subprocess.run(
+        [sys.executable, "-c", IO_ERROR_CHILD, str(config), str(48 * 1024)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines() == [
+        f"imdi-watch: error: {tmp_path / 'store' / 'imdi-watch.db'}: I/O error "
+        "(SQLITE_IOERR_WRITE: disk I/O error); nothing of this operation was stored. Check the disk"
+    ]
+    assert query(tmp_path / "store" / "imdi-watch.db", "SELECT count(*) FROM revisions") == [(0,)]
+
+
+# --- no credentials in URLs ------------------------------------------------------------------
+
+
+def test_hostile_config_refuses_a_password_in_a_page_url() -> None:
+    from scraper.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        build_config(
+            {"pages": [{"name": "x", "url": "http://user:hunter2@127.0.0.1/oppmoding"}]},
+            base=Path("."),
+            source=None,
+        )
+
+    assert "hunter2" not in str(caught.value)
+    assert str(caught.value).startswith(
+        "defaults: [[pages]] #1.url has a user name or password in it (http://127.0.0.1/oppmoding"
+    )
+    assert "environment variable" in str(caught.value)
+
+
+def test_hostile_userinfo_is_never_stored(tmp_path: Path, http_server: LoopbackServer) -> None:
+    config = write_config(tmp_path, http_server.url(PATH))
+    secret_url = f"http://user:secret@127.0.0.1:{http_server.port}/moved"
+    http_server.route(PATH, Reply(302, headers={"Location": secret_url}))
+    http_server.route("/moved", Reply(200, PAGE_A, HTML_UTF8))
+    page = tmp_path / "saved.html"
+    page.write_bytes(mutate(b"<td>182</td>", b"<td>183</td>"))
+
+    checked = run_cli("--config", str(config), "check", "--quiet")
+    ingested = run_cli(
+        "--config", str(config), "ingest", str(page), "--url",
+        f"http://user:secret@127.0.0.1:{http_server.port}/other",
+        "--fetched-at", "2030-01-01T00:00:00Z",
+    )  # fmt: skip
+
+    assert (checked.code, ingested.code) == (0, 0), checked.err + ingested.err
+    db = tmp_path / "store" / "imdi-watch.db"
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    assert "secret" not in dump
+    assert f"http://127.0.0.1:{http_server.port}/moved" in dump
+    for meta in (tmp_path / "snapshots").glob("*.json"):
+        assert "secret" not in meta.read_text()
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+def test_hostile_backfill_capture_dated_in_the_future_is_skipped(
+    tmp_path: Path, http_server: LoopbackServer
+) -> None:
+    from test_backfill import CAPTURES, backfill, cdx_listing, script_archive
+    from test_backfill import write_config as backfill_config
+
+    future = ("29990101000000", "revised", "DIGESTF")
+    script_archive(
+        http_server,
+        listing=Reply(200, cdx_listing([*CAPTURES, future]), {"Content-Type": "text/plain"}),
+    )
+    http_server.route(
+        f"/web/{future[0]}id_/https://www.imdi.no/planlegging-og-bosetting/bosettingsprosessen/"
+        "imdis-anmodning/",
+        Reply(200, PAGE_A, HTML_UTF8),
+    )
+    config = backfill_config(tmp_path)
+
+    result = backfill(config, http_server)
+
+    assert result.code == 0, result.err
+    warnings = [line for line in result.err.splitlines() if "future" in line]
+    assert len(warnings) == 1
+    assert (
+        "capture 29990101000000 is dated in the future (2999-01-01T00:00:00.000Z); skipped"
+        in (warnings[0])
+    )
+    times = query(tmp_path / "imdi-watch.db", "SELECT max(fetched_at) FROM fetches")
+    assert times == [("2021-11-19T12:00:00.000Z",)]
+    assert not [r for r in http_server.requests if "2999" in r.path]
