@@ -58,6 +58,9 @@ _PART_SQL = (
     + " ELSE ' · ' || part END"
 )
 
+# With several pages watched, a series names its page ("request 2022 · vedtak"): one line each.
+_PAGE_SQL = "CASE WHEN (SELECT count(*) FROM pages) > 1 THEN ' · ' || {page} ELSE '' END"
+
 # Every municipality of the store, from `areas`: each distinct list of a table's rows is kept
 # once there, so this reads a few hundred rows, not every revision's (series_figures).
 _MUNICIPALITIES = f"""SELECT DISTINCT municipality, municipality_number, {_LABEL_SQL} AS label
@@ -109,7 +112,8 @@ CHART_SQL: dict[str, str] = {
 ), grid AS (
   -- every revision × every series of its page: a revision without the figure is a gap
   SELECT r.page, r.revision_id, coalesce(r.updated, substr(r.first_seen, 1, 10)) AS date,
-         s.measure, s.year, s.measure || coalesce(' ' || s.year, '') AS series
+         s.measure, s.year,
+         s.measure || coalesce(' ' || s.year, '') || {_PAGE_SQL.format(page="r.page")} AS series
   FROM revision_summary r
   JOIN (SELECT DISTINCT page, measure, year FROM stated) s ON s.page = r.page
 )
@@ -151,24 +155,30 @@ FROM (
 ORDER BY abs(delta) DESC, label
 LIMIT 25""",
     # Request beside decision per county where the page has both (request_vs_decision), else
-    # the request alone; the page's county rows where it has them, else its municipalities.
+    # the request alone; the page's county rows where it has them, else its municipalities
+    # summed by county; of the page whose table is newest, in its latest year.
     "request_vs_decision": f"""WITH pairs AS (
-  SELECT CASE WHEN level = 'county' THEN area ELSE county END AS county, level, year,
-         request, decision
+  SELECT page, revision_id, CASE WHEN level = 'county' THEN area ELSE county END AS county,
+         level, year, request, decision
   FROM request_vs_decision
   WHERE part = 'total' AND level IN ('county', 'municipality')
 ), shown AS (
   SELECT * FROM pairs
   UNION ALL
-  SELECT CASE WHEN level = 'county' THEN area ELSE county END, level, year, value, NULL
+  SELECT page, revision_id, CASE WHEN level = 'county' THEN area ELSE county END, level,
+         year, value, NULL
   FROM current_series_figures
   WHERE measure = 'request' AND part = 'total' AND level IN ('county', 'municipality')
     AND NOT EXISTS (SELECT 1 FROM pairs)
+), newest AS (
+  -- one page (the one whose table is newest) and its latest year: never two pages summed
+  SELECT page, max(year) AS year FROM shown
+  WHERE page = (SELECT page FROM shown ORDER BY revision_id DESC LIMIT 1)
 ), chosen AS (
-  SELECT * FROM shown
-  WHERE (level = 'county' OR NOT EXISTS (SELECT 1 FROM shown WHERE level = 'county'))
-    AND county IS NOT NULL
-    AND year IS (SELECT max(year) FROM shown)
+  SELECT s.* FROM shown s JOIN newest n ON n.page = s.page AND s.year IS n.year
+  WHERE (s.level = 'county' OR NOT EXISTS (
+           SELECT 1 FROM shown c WHERE c.page = n.page AND c.level = 'county'))
+    AND s.county IS NOT NULL
 ), counties AS (
   SELECT county, sum(request) AS request, sum(decision) AS decision,
          sum(request) - sum(decision) AS gap
@@ -200,7 +210,11 @@ FROM (
 {
         _moves_only(
             "SELECT page, revision_id, updated, first_seen, label, county, value, measure, "
-            "year, part, measure || coalesce(' ' || year, '') || " + _PART_SQL + " AS series "
+            "year, part, measure || coalesce(' ' || year, '') || "
+            + _PART_SQL
+            + " || "
+            + _PAGE_SQL.format(page="page")
+            + " AS series "
             "FROM picked"
         )
     }

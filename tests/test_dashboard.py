@@ -4,6 +4,7 @@ municipality filter shows that municipality's figures from the store."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -16,8 +17,9 @@ import pytest
 from headless import CHROMIUM, Chromium, Served, chart_marks, serve, wait_for_charts
 
 from scraper.config import DEFAULT_URL, Target
-from scraper.dashboard import CHARTS, DEFAULT_MUNICIPALITY, PATH, dashboard_config
+from scraper.dashboard import CHART_SQL, CHARTS, DEFAULT_MUNICIPALITY, PATH, dashboard_config
 from scraper.pipeline import capture_result, ingest_body
+from scraper.serve import make_datasette
 from scraper.store import open_store
 
 pytestmark = pytest.mark.skipif(
@@ -212,3 +214,43 @@ def test_dashboard_shows_request_beside_decision_and_the_gap(
         "Oslo, request: 831 (gap -19)",
         "Østfold, decision: 469 (gap 0)",
     } <= drawn
+
+
+def test_dashboard_keeps_two_watched_pages_apart(tmp_path: Path) -> None:
+    """Two pages with the same table: a line per page, and counties never summed across them."""
+    fixtures = Path(__file__).parent / "fixtures"
+    with open_store(tmp_path / "imdi-watch.db", tmp_path / "snapshots") as store:
+        for name, url, page, at in [
+            ("nynorsk", DEFAULT_URL, "page-2022-nn-a.html", "2021-11-12T10:00:00.000Z"),
+            (
+                "copy",
+                "https://example.org/copy",
+                "page-2022-revised.html",
+                "2021-11-19T10:00:00.000Z",
+            ),
+        ]:
+            target = Target(name, url)
+            body = (fixtures / page).read_bytes()
+            result = ingest_body(target, capture_result(body, url=url), store=store, fetched_at=at)
+            assert result.outcome == "new-revision"
+    datasette = make_datasette(tmp_path / "imdi-watch.db")
+
+    def chart(name: str) -> list[dict[str, object]]:
+        params = {"sql": CHART_SQL[name], "municipality": "Bergen (4601)", "_shape": "array"}
+        response = asyncio.run(datasette.client.get("/imdi-watch.json", params=params))
+        assert response.status_code == 200, response.text
+        rows: list[dict[str, object]] = response.json()
+        return rows
+
+    assert {row["description"] for row in chart("national")} >= {
+        "request 2022 · nynorsk, 12.11.2021: 5 500",
+        "request 2022 · copy, 19.11.2021: 5 510",
+    }
+    assert {row["description"] for row in chart("municipality")} >= {
+        "Bergen (4601), request 2022 · nynorsk, 12.11.2021: 182",
+        "Bergen (4601), request 2022 · copy, 19.11.2021: 192",
+    }
+    # the newest page's table alone: Vestland as the revised page has it (Bergen 192), not
+    # both pages added up (735 + 745)
+    counties = {row["county"]: row["value"] for row in chart("request_vs_decision")}
+    assert counties["Vestland"] == 745
