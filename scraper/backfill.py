@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from scraper.config import FetchSettings, Target
 from scraper.errors import FetchError
-from scraper.models import FetchResult, Outcome
-from scraper.pipeline import CheckResult, ingest_body, iso_utc
+from scraper.models import CheckResult, FetchResult, Outcome
+from scraper.pipeline import ingest_body, iso_utc
 
 if TYPE_CHECKING:
     import httpx

@@ -24,8 +24,7 @@ from scraper.errors import ExitCode, InputError, ParseError
 
 if TYPE_CHECKING:
     from scraper.config import Config
-    from scraper.models import Page
-    from scraper.pipeline import CheckResult
+    from scraper.models import CheckResult, Page
     from scraper.store import RevisionRecord, Store
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scraper.errors import ConfigError
+from scraper.models import Target
 
 DEFAULT_URL = "https://www.imdi.no/planlegging-og-bosetting/bosettingsprosessen/imdis-anmodning/"
 # Since 2023/24 the request page carries only the lead; request and decision figures nationally,
@@ -72,14 +73,6 @@ SETTINGS: dict[str, dict[str, Setting]] = {
     },
 }
 PAGE_KEYS = {"name": "a short name for the page", "url": "the http(s) address to watch"}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One watched page."""
-
-    name: str
-    url: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from scraper.errors import ExitCode, ImdiWatchError
 
 if TYPE_CHECKING:
     from scraper.config import Config
-    from scraper.pipeline import CheckResult
+    from scraper.models import CheckResult
     from scraper.store import Store
 
 # the options `check` takes, and those of the group before it (the lean path knows no others)

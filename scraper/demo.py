@@ -21,8 +21,8 @@ from typing import Any
 
 from scraper.config import Config, load_config
 from scraper.errors import InputError
-from scraper.models import Outcome
-from scraper.pipeline import CheckResult, check_all
+from scraper.models import CheckResult, Outcome
+from scraper.pipeline import check_all
 
 PAGE_PATH = "/planlegging-og-bosetting/bosettingsprosessen/imdis-anmodning/"
 DB_NAME = "imdi-watch.db"

@@ -488,6 +488,14 @@ class FetchRecord:
     revision_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One watched page, as the config names it."""
+
+    name: str
+    url: str
+
+
 class Outcome(StrEnum):
     """What one check found (urlwatch's verbs, spelled as stored)."""
 
@@ -572,4 +580,42 @@ class Change:
             "old": self.old,
             "new": self.new,
             "delta": self.delta,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What one check of one page found and stored."""
+
+    target: Target
+    outcome: Outcome
+    fetched_at: str
+    fetch_id: int
+    status: int | None = None
+    error: str | None = None
+    revision_id: int | None = None
+    previous_revision_id: int | None = None
+    page: Page | None = None
+    previous_page: Page | None = None
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+    broken: str | None = None  # why the new revision looks broken, if it does
+    elapsed_ms: int | None = None
+    bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "page": self.target.name,
+            "url": self.target.url,
+            "outcome": str(self.outcome),
+            "fetched_at": self.fetched_at,
+            "status": self.status,
+            "bytes": self.bytes,
+            "elapsed_ms": self.elapsed_ms,
+            "revision": self.revision_id,
+            "previous_revision": self.previous_revision_id,
+            "updated": self.page.updated if self.page else None,
+            "changes": len(self.changes),
+            "broken": self.broken,
+            "warnings": [w.to_dict() for w in self.page.warnings] if self.page else [],
+            "error": self.error,
         }

@@ -23,8 +23,7 @@ from scraper.models import Outcome
 from scraper.norsk import format_date
 
 if TYPE_CHECKING:
-    from scraper.models import Page
-    from scraper.pipeline import CheckResult
+    from scraper.models import CheckResult, Page
     from scraper.store import Store
 
 log = logging.getLogger(__name__)

@@ -12,15 +12,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from scraper.config import FetchSettings, Target
+from scraper.config import FetchSettings
 from scraper.errors import FetchError, InputError, ParseError, StoreError
-from scraper.models import Change, FetchResult, Outcome, Page
+from scraper.models import Change, CheckResult, FetchResult, Outcome, Page, Target
 
 if TYPE_CHECKING:
     import httpx
@@ -32,44 +32,6 @@ log = logging.getLogger(__name__)
 
 PER_HOST = 2  # fetches in flight to one host at a time, whatever [fetch].concurrency says
 M = TypeVar("M")
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """What one check of one page found and stored."""
-
-    target: Target
-    outcome: Outcome
-    fetched_at: str
-    fetch_id: int
-    status: int | None = None
-    error: str | None = None
-    revision_id: int | None = None
-    previous_revision_id: int | None = None
-    page: Page | None = None
-    previous_page: Page | None = None
-    changes: tuple[Change, ...] = field(default_factory=tuple)
-    broken: str | None = None  # why the new revision looks broken, if it does
-    elapsed_ms: int | None = None
-    bytes: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "page": self.target.name,
-            "url": self.target.url,
-            "outcome": str(self.outcome),
-            "fetched_at": self.fetched_at,
-            "status": self.status,
-            "bytes": self.bytes,
-            "elapsed_ms": self.elapsed_ms,
-            "revision": self.revision_id,
-            "previous_revision": self.previous_revision_id,
-            "updated": self.page.updated if self.page else None,
-            "changes": len(self.changes),
-            "broken": self.broken,
-            "warnings": [w.to_dict() for w in self.page.warnings] if self.page else [],
-            "error": self.error,
-        }
 
 
 def iso_utc(moment: datetime) -> str:

@@ -28,7 +28,7 @@ from scraper.errors import ConfigError, ImdiWatchError, LockBusy
 if TYPE_CHECKING:
     from apscheduler.job import Job
 
-    from scraper.pipeline import CheckResult
+    from scraper.models import CheckResult
 
 log = logging.getLogger(__name__)
 
