@@ -185,25 +185,28 @@ def measure_sql(db_path: Path, runs: int) -> dict[str, list[float]]:
     return results
 
 
-def measure_commands(folder: Path, runs: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {}
+def measure_commands(folders: dict[int, Path], runs: int) -> dict[str, dict[int, list[float]]]:
+    """Each command on each store, the stores taking turns run by run (a busy spell of the
+    machine then falls on all sizes alike)."""
+    results: dict[str, dict[int, list[float]]] = {}
     for label, args in COMMANDS:
-        walls, cpus = [], []
         for _ in range(runs):
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                [str(IMDI_WATCH), "--config", str(folder / "config.toml"), *args],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            _, status, usage = os.wait4(process.pid, 0)
-            walls.append(time.perf_counter() - started)
-            cpus.append(usage.ru_utime + usage.ru_stime)
-            if os.waitstatus_to_exitcode(status) != 0:
-                assert process.stderr is not None
-                raise SystemExit(f"{label} failed: {process.stderr.read().decode()}")
-        results[f"`{label}` CPU"] = cpus
-        results[f"`{label}` wall"] = walls
+            for size, folder in folders.items():
+                started = time.perf_counter()
+                process = subprocess.Popen(
+                    [str(IMDI_WATCH), "--config", str(folder / "config.toml"), *args],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                _, status, usage = os.wait4(process.pid, 0)
+                wall = time.perf_counter() - started
+                if os.waitstatus_to_exitcode(status) != 0:
+                    assert process.stderr is not None
+                    raise SystemExit(f"{label} failed: {process.stderr.read().decode()}")
+                results.setdefault(f"`{label}` CPU", {}).setdefault(size, []).append(
+                    usage.ru_utime + usage.ru_stime
+                )
+                results.setdefault(f"`{label}` wall", {}).setdefault(size, []).append(wall)
     return results
 
 
@@ -222,14 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="imdi-watch-scale-") as tmp:
         folders = build_stores(Path(tmp), sizes)
         table: dict[str, dict[int, list[float]]] = {}
-        # sizes interleaved measurement by measurement, so a busy spell does not favour one
         for size, folder in folders.items():
             for name, values in measure_sql(folder / "imdi-watch.db", args.runs).items():
                 table.setdefault(name, {})[size] = values
-        for _ in range(1):
-            for size, folder in folders.items():
-                for name, values in measure_commands(folder, args.runs).items():
-                    table.setdefault(name, {})[size] = values
+        table.update(measure_commands(folders, args.runs))
     head = "| | " + " | ".join(f"{s} revision{'s' if s != 1 else ''}" for s in sizes)
     first, last = sizes[0], sizes[-1]
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; median (range) of {args.runs}")
