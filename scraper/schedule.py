@@ -1,8 +1,9 @@
 """The long-running monitor: the only apscheduler user. It is handed the check callable.
 
-APScheduler decides *when* (interval or cron, jitter, coalescing, one instance at a time); the
-checks themselves run in the thread that called `run_schedule`, so a store or client opened
-there can be used, and a stop signal lets the check in flight finish before returning.
+APScheduler decides *when* (interval or cron, jitter, coalescing, one instance at a time), through
+its public API only; the checks themselves run in the thread that called `run_schedule` (a due
+run hands them over), so a store or client opened there can be used, and a stop signal lets the
+check in flight finish before returning.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -26,8 +27,6 @@ from scraper.config import ScheduleSettings
 from scraper.errors import ConfigError, ImdiWatchError, LockBusy
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job
-
     from scraper.models import CheckResult
 
 log = logging.getLogger(__name__)
@@ -133,28 +132,40 @@ def run_schedule(
     """
     trigger = make_trigger(settings, where=where)
     zone = ZoneInfo(settings.timezone)
-    executor = _CallerExecutor()
+    due: queue.SimpleQueue[threading.Event] = queue.SimpleQueue()
+
+    def job() -> None:
+        # APScheduler's run hands the check to the caller's thread and lasts until it is done,
+        # so that APScheduler counts it as running: max_instances=1 then skips runs falling due
+        # meanwhile (instead of queueing them), as for any long job.
+        done = threading.Event()
+        due.put(done)
+        while not done.wait(_POLL_S) and not stop.is_set():
+            pass
+
     scheduler = BackgroundScheduler(
-        executors={"default": executor},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=zone,
     )
-    count = 0
-
-    def job() -> None:
-        nonlocal count
-        if stop.is_set():
-            return
-        count += 1
-        _run_check(check_once, on_result=on_result)
-        if max_checks is not None and count >= max_checks:
-            stop.set()
-
     scheduler.add_job(job, trigger, id=JOB_ID, name="check", next_run_time=datetime.now(zone))
     scheduler.start()
+    count = 0
     try:
         while not stop.is_set():
-            executor.run_next(timeout_s=_POLL_S)
+            try:
+                done = due.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            try:
+                if stop.is_set():
+                    break
+                count += 1
+                _run_check(check_once, on_result=on_result)
+                if max_checks is not None and count >= max_checks:
+                    stop.set()
+            finally:
+                done.set()
     finally:
         scheduler.shutdown(wait=False)
     return count
@@ -210,31 +221,3 @@ def log_result(result: CheckResult) -> None:
         log.warning("%s: %s", message, data["error"], extra={"fields": fields})
     else:
         log.info("%s", message, extra={"fields": fields})
-
-
-class _CallerExecutor(BaseExecutor):  # type: ignore[misc]
-    """Hands due runs to the thread that calls `run_next`, instead of running them in a pool.
-
-    The scheduler counts a run as in flight from submission until `run_next` finishes it, so
-    with max_instances=1 runs falling due meanwhile are skipped, not queued.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._due: queue.SimpleQueue[tuple[Job, list[datetime]]] = queue.SimpleQueue()
-
-    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        self._due.put((job, run_times))
-
-    def run_next(self, *, timeout_s: float) -> None:
-        """Run the next due job, waiting up to `timeout_s` for one."""
-        try:
-            job, run_times = self._due.get(timeout=timeout_s)
-        except queue.Empty:
-            return
-        try:
-            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
-        except BaseException as exc:
-            self._run_job_error(job.id, exc, exc.__traceback__)
-            raise
-        self._run_job_success(job.id, events)

@@ -4,6 +4,7 @@ against the loopback server (pages and an Apprise json:// receiver on the same s
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -375,3 +376,30 @@ def test_sigterm_during_a_check_waits_for_it_and_exits_0(
     assert query(tmp_path, "PRAGMA integrity_check") == [("ok",)]
     assert query(tmp_path, "SELECT outcome FROM fetches") == [("new-revision",)]
     assert query(tmp_path, "SELECT count(*) FROM figures") == [(356,)]
+
+
+def test_schedule_uses_apscheduler_public_api_only() -> None:
+    # no private attribute (job._jobstore_alias, executor._run_job_success …) on any object
+    source = Path(__file__).resolve().parent.parent / "scraper" / "schedule.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    private = sorted(
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    )
+    imported = sorted(
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apscheduler")
+        for alias in node.names
+    )
+    assert private == []
+    assert imported == [
+        "apscheduler.executors.pool.ThreadPoolExecutor",
+        "apscheduler.schedulers.background.BackgroundScheduler",
+        "apscheduler.triggers.base.BaseTrigger",
+        "apscheduler.triggers.cron.CronTrigger",
+        "apscheduler.triggers.interval.IntervalTrigger",
+    ]
