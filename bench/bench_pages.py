@@ -129,7 +129,11 @@ def measure(label: str, urls: list[str], *, concurrency: int, noise: bool, runs:
 
 
 def main() -> None:
-    servers = [serve(f"127.0.0.{n}") for n in range(1, HOSTS + 1)]
+    try:
+        servers = [serve(f"127.0.0.{n}") for n in range(1, HOSTS + 1)]
+    except OSError as exc:  # Linux answers on all of 127/8; macOS only on 127.0.0.1 by default
+        raise SystemExit(f"cannot listen on 127.0.0.2–{HOSTS} ({exc}); on macOS: "
+                         "sudo ifconfig lo0 alias 127.0.0.2 up (and .3, .4, .5)") from exc  # fmt: skip
     spread = [
         f"http://{s.server_address[0]}:{s.server_address[1]}/page{n}"
         for n, s in zip(range(PAGES), itertools.cycle(servers), strict=False)
