@@ -26,7 +26,10 @@ bootstrap_venv() {
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" || exit 2
     target="$root"
     [ -n "$extra" ] && target="$root[$extra]"
-    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target" >&2; then
+    # editable_mode=compat: a plain path in a .pth file. The default editable finder is a module
+    # that site.py imports at every start-up (~8 ms of a ~120 ms `imdi-watch check`).
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --config-settings editable_mode=compat -e "$target" >&2; then
         echo "imdi-watch: installing the project into $venv failed (see pip's message above)" >&2
         exit 2
     fi

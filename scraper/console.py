@@ -66,14 +66,13 @@ def retarget(text: str) -> str:
     program = program_name()
     if program == "imdi-watch":
         return text
-    return _COMMAND_LINE.sub(lambda m: m.group(1) + program, text)
+    return re.sub(_COMMAND_LINE, lambda m: m.group(1) + program, text, flags=re.MULTILINE)
 
 
 # `imdi-watch` where a command starts: in backticks, at a line's start, after `&&`, `||`, `;`,
-# `|` or `$`, or before an option or a command name (not in prose like "what imdi-watch reads")
-_COMMAND_LINE = re.compile(
-    r"(`|^[ \t]*|(?:&&|\|\||;|\||\$) )imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))", re.MULTILINE
-)
+# `|` or `$`, or before an option or a command name (not in prose like "what imdi-watch reads").
+# Compiled (and cached by `re`) at the first use, not at every start-up.
+_COMMAND_LINE = r"(`|^[ \t]*|(?:&&|\|\||;|\||\$) )imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))"
 
 
 def say(text: str, *, err: bool = False, nl: bool = True) -> None:

@@ -70,20 +70,28 @@ def check_all(
     return results
 
 
-@dataclass(slots=True)
 class _Job:
-    """One page of a check: what the store says before the fetch, then what the fetch brought."""
+    """One page of a check: what the store says before the fetch, then what the fetch brought.
 
-    target: Target
-    page_id: int
-    etag: str | None
-    last_modified: str | None
-    fetched_at: str = ""
-    result: FetchResult | None = None
-    error: str | None = None
-    status: int | None = None
-    attempts: int | None = None
-    robots: RobotsRecord | None = None  # the origin's robots.txt record after this page's check
+    A plain class: a dataclass costs ~0.3 ms to create at import, on every cron start-up.
+    """
+
+    __slots__ = ("attempts", "error", "etag", "fetched_at", "last_modified", "page_id", "result",
+                 "robots", "status", "target")  # fmt: skip
+
+    def __init__(
+        self, target: Target, page_id: int, etag: str | None, last_modified: str | None
+    ) -> None:
+        self.target = target
+        self.page_id = page_id
+        self.etag = etag
+        self.last_modified = last_modified
+        self.fetched_at = ""
+        self.result: FetchResult | None = None
+        self.error: str | None = None
+        self.status: int | None = None
+        self.attempts: int | None = None
+        self.robots: RobotsRecord | None = None  # the origin's robots.txt after this page
 
 
 def _check_pages(
