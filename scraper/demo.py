@@ -10,7 +10,7 @@ import hashlib
 import shlex
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -188,7 +188,7 @@ class DemoSession:
                     self.config.pages[:1],
                     store=store,
                     settings=settings,
-                    now=lambda moment=moment: moment,
+                    now=_at(moment),
                     lock_wait_s=self.config.store.lock_wait_s,
                     clients=lambda: contextlib.nullcontext(client),
                 )
@@ -248,6 +248,11 @@ read_timeout_s = 10
 path = "{DB_NAME}"
 snapshots = "snapshots"
 """
+
+
+def _at(moment: datetime) -> Callable[[], datetime]:
+    """A clock that always says `moment` (each demo step happens at its recorded time)."""
+    return lambda: moment
 
 
 def _moment(iso: str) -> datetime:

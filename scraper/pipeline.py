@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -221,7 +221,7 @@ class _Fetcher:
         self._busy: dict[str, int] = {}
         self._done: dict[int, _Job] = {}
 
-    def run(self, jobs: list[_Job], *, concurrency: int) -> Iterator[_Job]:
+    def run(self, jobs: list[_Job], *, concurrency: int) -> Generator[_Job, None, None]:
         workers = min(max(1, concurrency), len(jobs))
         if workers <= 1:  # one page (the usual cron check) or one at a time: no threads
             for job in jobs:
