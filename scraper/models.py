@@ -20,6 +20,7 @@ WARNING_CODES: frozenset[str] = frozenset({
     "minors-split-mismatch", "unknown-municipality", "duplicate-municipality", "no-updated-date",
     "unreadable-cell", "unknown-column", "ambiguous-column", "lead-unread",
     "ambiguous-key-figure", "encoding-fallback", "nesting-too-deep", "number-too-large",
+    "cell-note",
 })  # fmt: skip
 # The legacy `Row` fields are the request series' parts, in this order.
 PART_FIELDS: dict[str, str] = dict(zip(PARTS, FIGURE_FIELDS, strict=True))

@@ -105,6 +105,8 @@ _UPDATED_IN_HEADING = re.compile(r"\boppdatert\s+(\d{1,2}\.\s*[a-zæøå]+)\s*\)
 _SITE_SUFFIX = re.compile(r"\s*(?:[|–—-]\s*IMDi\s*$|^\s*IMDi\s*[|–—-]\s*)", re.I)
 _YEAR_IN_TITLE = re.compile(r"\b(?:for|i)\s+(20\d\d)\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
+_ENDLESS_NUMBER = re.compile(r"\d{41}")
+_NAME_MARKS = "*†‡¹²³⁴⁵⁶⁷⁸⁹⁰"  # a footnote marker after a name ("Voss*") is not part of it
 _TOTALS_LABELS = frozenset({
     "sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla", "samlet",
     "hele landet", "heile landet", "landet", "norge", "noreg", "totalt for landet", "sum landet",
@@ -159,17 +161,13 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
     warnings: list[PageWarning] = edge_warnings
     tables = _bound_tables(_read_tables(raw_tables, year=year, warnings=warnings), warnings)
     rows, totals = legacy_rows(tables, year)
-    try:
-        statements = read_statements(reader.sections)
-        key_figures, unexplained = read_key_figures(
-            reader.sections, page_year=year, page_date=updated
-        )
-    except ValueError:  # int() refuses a number of over 4 300 digits
-        statements, key_figures, unexplained = (), (), []
+    statements = read_statements(reader.sections)
+    key_figures, unexplained = read_key_figures(reader.sections, page_year=year, page_date=updated)
+    if _ENDLESS_NUMBER.search(plain_text):
         warnings.append(
             PageWarning(
                 "number-too-large",
-                "the text holds a number too long to read; no statement or key figure read",
+                "the text holds a number too long to be a count; it is read as no figure",
             )
         )
     key_figures = _bound_key_figures(key_figures, warnings)
@@ -582,9 +580,14 @@ class _RawTable:
     heading: str | None
 
 
+# A footnote's note travels with its cell's text behind this separator until the table reader
+# takes it off: a figure keeps its number and the page gets a `cell-note` warning naming the note.
+_NOTE = "\x00"
+
+
 def _cell_text(cell: LexborNode) -> str:
-    """A cell's text as read_cell_text reads it, footnote note dropped; its common case inlined,
-    as this is the parser's hottest function."""
+    """A cell's text as read_cell_text reads it, a footnote's note after `_NOTE`; its common
+    case inlined, as this is the parser's hottest function."""
     child = cell.child
     if child is None:
         return ""
@@ -593,8 +596,10 @@ def _cell_text(cell: LexborNode) -> str:
         text = " ".join((child.text_content or "").split())
         if (text.isascii() and not text.endswith("*")) or not _NEEDS_CLEANING.search(text):
             return text
-        return _finish_cell_text(text, None)[0]
-    return read_cell_text(cell)[0]
+        text, note = _finish_cell_text(text, None)
+    else:
+        text, note = read_cell_text(cell)
+    return f"{text}{_NOTE}{note}" if note else text
 
 
 def read_cell_text(cell: LexborNode) -> tuple[str, str | None]:
@@ -712,8 +717,8 @@ def _raw_table(table: LexborNode, *, caption: str | None) -> _RawTable | None:
         for row in grid[:header_rows]:
             text = row[index] if index < len(row) else ""
             if text and text not in words:
-                words.append(text)
-        headers.append(" ".join(words))
+                words.append(text.partition(_NOTE)[0])
+        headers.append(" ".join(w for w in words if w))
     rows = [(position, texts) for position, texts in enumerate(grid[header_rows:], start=1)]
     return _RawTable(headers=headers, rows=rows, heading=caption)
 
@@ -856,9 +861,9 @@ def _read_areas(
     rows = [(position, texts) for position, texts in raw.rows if "".join(texts)]
     for order, (position, texts) in enumerate(rows, start=1):
         width = len(texts)
-        name = (texts[name_at] if name_at is not None and name_at < width else "") or None
-        county = (texts[county_at] if county_at is not None and county_at < width else "") or None
-        number = (texts[number_at] if number_at is not None and number_at < width else "") or None
+        name = _label(texts, name_at, width)
+        county = _label(texts, county_at, width)
+        number = _label(texts, number_at, width)
         unlabelled = name is None and number is None and (county_at is None or county is None)
         if (
             (name is not None and _is_totals_label(name))
@@ -901,9 +906,26 @@ def _read_values(
     return tuple(values)
 
 
+def _label(texts: list[str], at: int | None, width: int) -> str | None:
+    """A name, county or number cell's text (a footnote's note on a name is not news)."""
+    if at is None or at >= width:
+        return None
+    return texts[at].partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip() or None
+
+
 def _number(
     text: str, column: Column, index: int, position: int, warnings: list[PageWarning]
 ) -> int | None:
+    if _NOTE in text:
+        text, _, note = text.partition(_NOTE)
+        warnings.append(
+            PageWarning(
+                "cell-note",
+                f"row {position}: {column.header!r} {text!r} has the footnote {note!r}; the "
+                "number is read without it",
+                {"row": position, "header": column.header, "text": text, "note": note},
+            )
+        )
     try:
         return _parse_number(text)
     except ValueError:

@@ -92,7 +92,7 @@ def make_statement(section: str | None, sentence: str) -> Statement | None:
     parts: list[str] = []
     last = 0
     for match in _NUMBER.finditer(sentence):
-        value = parse_number(match.group(0))
+        value = _value(match.group(0))
         if value is None:
             continue
         parts.append(sentence[last : match.start()].replace("{", "{{").replace("}", "}}"))
@@ -169,11 +169,11 @@ def key_figures_in(
     loose: list[str] = []
     pending_municipalities: list[tuple[int, str | None]] = []
     plain_refugees = False
-    numbers = [m for m in _NUMBER.finditer(folded) if parse_number(m.group(0)) is not None]
+    numbers = [m for m in _NUMBER.finditer(folded) if _value(m.group(0)) is not None]
     for index, match in enumerate(numbers):
         printed = match.group(0)
         before, after = folded[: match.start()], folded[match.end() :]
-        value = parse_number(printed)
+        value = _value(printed)
         assert value is not None
         if _not_a_figure(printed, before, after):
             continue
@@ -215,6 +215,14 @@ def key_figures_in(
         part = "minors" if minors_sentence and not plain_refugees else "total"
         found.append(KeyFigure(measure, "municipalities", part, year, value, qualifier))
     return found, loose
+
+
+def _value(printed: str) -> int | None:
+    """A number as written, or None for one too long to be a count (int() refuses 4 300+
+    digits; the parser warns `number-too-large` for any above its limit)."""
+    if len(printed) > 40:
+        return None
+    return parse_number(printed)
 
 
 def _sentence_measure(folded: str) -> str | None:

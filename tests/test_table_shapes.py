@@ -158,3 +158,18 @@ def test_an_unknown_column_is_kept_and_warned_and_two_claims_are_both_kept() -> 
     kept = [(f.series.measure, f.series.header, f.value) for f in parsed.figures()]
     assert ("unknown", "Plassar", 7) in kept
     assert ("request", "Anmodning 2017", 250) in kept and ("request", "Anmodning 2017", 251) in kept
+
+
+def test_a_footnote_is_kept_as_a_note_and_never_merged_into_the_number() -> None:
+    parsed = page("""<table><tr><th>Kommune</th><th>Fylke</th><th>Anmodning 2017</th></tr>
+    <tr><td>Bergen</td><td>Hordaland</td><td>182<sup>1</sup></td></tr>
+    <tr><td>Voss*</td><td>Hordaland</td><td>40*</td></tr>
+    <tr><td>Oslo</td><td>Oslo</td><td>ca. 200</td></tr></table>""")
+    values = {f.area: f.value for f in parsed.figures()}
+    assert values == {"Bergen": 182, "Voss": 40, "Oslo": None}
+    notes = [
+        (w.details["text"], w.details["note"]) for w in parsed.warnings if w.code == "cell-note"
+    ]
+    assert notes == [("182", "1"), ("40", "*")]
+    unreadable = [w.details["text"] for w in parsed.warnings if w.code == "unreadable-cell"]
+    assert unreadable == ["ca. 200"]
