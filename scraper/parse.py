@@ -106,6 +106,7 @@ _SITE_SUFFIX = re.compile(r"\s*(?:[|–—-]\s*IMDi\s*$|^\s*IMDi\s*[|–—-]\s*
 _YEAR_IN_TITLE = re.compile(r"\b(?:for|i)\s+(20\d\d)\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
 _ENDLESS_NUMBER = re.compile(r"\d{41}")
+_PLAIN_PAIR = re.compile(r"(\d{1,9}) \((\d{1,9})\)\Z", re.ASCII)
 _NAME_MARKS = "*†‡¹²³⁴⁵⁶⁷⁸⁹⁰"  # a footnote marker after a name ("Voss*") is not part of it
 _TOTALS_LABELS = frozenset({
     "sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla", "samlet",
@@ -893,7 +894,12 @@ def _read_values(
     width = len(texts)
     for column in columns:
         text = texts[column.index] if column.index < width else ""
-        if column.paired:
+        if len(column.series) == 2:  # "780 (199)": the total, then the minors
+            plain = _PLAIN_PAIR.match(text)
+            if plain:
+                values.append(int(plain.group(1)))
+                values.append(int(plain.group(2)))
+                continue
             pair = split_pair(text)
             first, second = pair if pair else (text, "")
             values.append(_number(first, column, 0, position, warnings))

@@ -854,3 +854,61 @@ def test_store_opening_a_current_database_does_not_import_sqlite_utils(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout == "False\n"
+
+
+def test_store_of_the_first_round_migrates_and_reparse_brings_it_onto_the_series_model(
+    tmp_path: Path, bodies: dict[str, bytes], pages: dict[str, Page]
+) -> None:
+    """A database written before the series model (schema 3: a wide `figures` table) opens,
+    keeps every figure as the request series of its year, and `reparse` reads it anew."""
+    import gzip
+    import hashlib
+    import json as jsonlib
+
+    from sqlite_utils import Database
+
+    from scraper import store as store_module
+
+    db_path, snapshots = tmp_path / "old.db", tmp_path / "snapshots"
+    snapshots.mkdir()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    db = Database(conn)
+    for migration in store_module.MIGRATIONS[:3]:
+        migration(db)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+    body, parsed = bodies["nn-a"], pages["nn-a"]
+    sha = hashlib.sha256(body).hexdigest()
+    (snapshots / f"{sha}.html.gz").write_bytes(gzip.compress(body))
+    meta = {"url": URL, "fetched_at": T1, "new_revision_at": [T1], "page": "oppmoding"}
+    (snapshots / f"{sha}.json").write_text(jsonlib.dumps(meta))
+    conn.execute("INSERT INTO pages (id, name, url) VALUES (1, 'oppmoding', ?)", (URL,))
+    totals = parsed.totals
+    assert totals is not None
+    conn.execute(
+        "INSERT INTO revisions (id, page_id, fingerprint, first_seen, last_seen, snapshot, title, "
+        "language, updated, year, has_totals, totals_requested, totals_minors, "
+        "totals_minors_15_18, totals_minors_under_15, has_table, row_count, warnings, "
+        "parser_version) VALUES (1, 1, 'old', ?, ?, ?, ?, 'nn', ?, 2022, 1, ?, ?, ?, ?, 1, ?, "
+        "'[]', '1')",
+        (T1, T1, sha, parsed.title, parsed.updated, totals.requested, totals.minors,
+         totals.minors_15_18, totals.minors_under_15, len(parsed.rows)),
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO figures VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (i, r.municipality, r.municipality_number, r.county, r.requested, r.minors,
+             r.minors_15_18, r.minors_under_15)
+            for i, r in enumerate(parsed.rows)
+        ],
+    )  # fmt: skip
+    conn.close()
+
+    with open_store(db_path, snapshots) as migrated:
+        assert one(db_path, "PRAGMA user_version") == SCHEMA_VERSION
+        old = migrated.load_page(1)
+        assert old.rows == parsed.rows and old.totals == parsed.totals
+        assert query(db_path, "SELECT count(*), sum(requested) FROM figures") == [(356, 5500)]
+        assert reparse_store(migrated) == {"revisions": 1, "changed": 1}
+        assert migrated.load_page(1) == parsed
+        assert migrated.revision(1).parser_version == PARSER_VERSION
