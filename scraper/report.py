@@ -122,10 +122,15 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
         parts.append(f"WARNING: looks broken ({broken.new})")
     figures = by_kind.get(ChangeKind.FIGURE, [])
     if figures:
-        places = {(c.county, c.municipality, c.municipality_number) for c in figures}
+        places = {(c.level, c.county, c.municipality, c.municipality_number) for c in figures}
+        municipal = sum(1 for place in places if place[0] != "county")
+        where = [
+            _plural(municipal, "municipality", "municipalities") if municipal else "",
+            _plural(len(places) - municipal, "county", "counties") if len(places) > municipal else "",
+        ]
         parts.append(
             f"{_plural(len(figures), 'figure', 'figures')} changed in "
-            + _plural(len(places), "municipality", "municipalities")
+            + " and ".join(w for w in where if w)
         )
     for kind, verb in ((ChangeKind.SERIES_ADDED, "added"), (ChangeKind.SERIES_REMOVED, "removed")):
         if count := len(by_kind.get(kind, ())):
@@ -145,7 +150,10 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
     if warnings:
         parts.append(_plural(len(warnings), "new warning", "new warnings"))
     if not figures and not first(ChangeKind.TOTALS):
-        if ChangeKind.HEADLINE in by_kind or ChangeKind.KEY_FIGURE in by_kind:
+        key_figures = by_kind.get(ChangeKind.KEY_FIGURE, [])
+        for change in key_figures[:2]:
+            parts.append(f"{field_label(change)} {_number(change.old)} → {_number(change.new)}")
+        if ChangeKind.HEADLINE in by_kind or len(key_figures) > 2:
             parts.append("lead changed")
         text = by_kind.get(ChangeKind.TEXT, []) + by_kind.get(ChangeKind.STATEMENT, [])
         if summary := first(ChangeKind.TEXT, "summary"):
@@ -225,7 +233,7 @@ def _text_lines(
         place = this_place
         figure_rows.append(_row_cells(change, shown_name))
     if figure_rows:
-        _section(lines, "Figures · oppmodingstal per kommune")
+        _section(lines, "Figures · oppmodingstal per kommune" if not headed else "Figures · tal")
         lines += _table(figure_rows, "llrlrr", indent=2)
 
     if groups["series"]:
@@ -331,6 +339,9 @@ def field_label(change: Change) -> str:
     ('Vedtak 2023', 'Anmodning 2016 · einslege mindreårige')."""
     if change.field in FIGURE_LABELS:
         return FIGURE_LABELS[change.field or ""]
+    if change.kind is ChangeKind.KEY_FIGURE and change.series is not None:
+        subject = "municipalities" if "municipalities" in (change.field or "") else "refugees"
+        return f"{change.series.label()} · {subject}"
     if change.series is not None:
         return change.series.label()
     return change.field or ""
