@@ -270,7 +270,7 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     \b
     Examples:
       imdi-watch check
-      imdi-watch check --quiet --exit-code || notify-send "IMDi changed"
+      imdi-watch check --quiet --exit-code || echo "IMDi changed"
       */30 * * * *  cd /srv/imdi-watch && ./imdi-watch check --quiet
 
     Exit codes: 0 ok, 1 new revision (with --exit-code), 2 bad config, 3 fetch/parse/store
@@ -449,7 +449,7 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
     Examples:
       imdi-watch history Bergen
       imdi-watch history 1818 --json
-      imdi-watch history Oslo --page bosettingstall
+      imdi-watch history Oslo --page oppmoding
     """
     from scraper.municipalities import ambiguity_message, match_names, suggest
 
@@ -498,8 +498,8 @@ def ingest(
 
     \b
     Examples:
-      imdi-watch ingest saved/imdi-2021-11-12.html --fetched-at 2021-11-12T09:00:00Z
-      imdi-watch ingest captures/*.html        (each at its file's modification time)
+      imdi-watch ingest tests/fixtures/page-2022-nn-a.html --fetched-at 2021-11-12T09:00:00Z
+      imdi-watch ingest tests/fixtures/page-2022-revised.html    (at the file's modification time)
     """
     from scraper.config import Target
     from scraper.pipeline import Capture, capture_result, ingest_body, iso_utc, plan_ingest
@@ -644,7 +644,7 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
     Examples:
       imdi-watch diff
       imdi-watch diff 2021-11-12 2021-11-19 --format markdown
-      imdi-watch diff old.html new.html --format json
+      imdi-watch diff tests/fixtures/page-2022-nn-a.html tests/fixtures/page-2022-revised.html --json
     """
     from scraper.diff import diff_pages
     from scraper.report import render_changes
@@ -787,7 +787,7 @@ def serve(state: _State, host: str, port: int, store_path: str | None) -> None:
     \b
     Examples:
       imdi-watch serve                 then open http://127.0.0.1:8001/
-      imdi-watch serve --port 8080 --store /tmp/x/imdi-watch.db
+      imdi-watch serve --port 8080 --store store/imdi-watch.db
     """
     from scraper.serve import bind_socket, make_datasette, run_server, served_url
 
@@ -819,7 +819,7 @@ def feed(state: _State, limit: int, output: str | None) -> None:
 
     \b
     Example:
-      imdi-watch feed > public/changes.atom
+      imdi-watch feed -o changes.atom
     """
     from scraper.serve import render_store_feed  # the feed only: datasette is not imported
 
@@ -937,7 +937,7 @@ def run(state: _State, log_format: str, max_checks: int | None) -> None:
     \b
     Examples:
       imdi-watch run
-      imdi-watch --config /etc/imdi-watch/config.toml run --log-format json
+      imdi-watch --config config.toml run --log-format json
       imdi-watch run --max-checks 1        (one check, with notifications, then exit)
     Exit codes: 0 stopped (by a signal or --max-checks), 2 bad config.
     """

@@ -69,10 +69,13 @@ def retarget(text: str) -> str:
     return re.sub(_COMMAND_LINE, lambda m: m.group(1) + program, text, flags=re.MULTILINE)
 
 
-# `imdi-watch` where a command starts: in backticks, at a line's start, after `&&`, `||`, `;`,
-# `|` or `$`, or before an option or a command name (not in prose like "what imdi-watch reads").
-# Compiled (and cached by `re`) at the first use, not at every start-up.
-_COMMAND_LINE = r"(`|^[ \t]*|(?:&&|\|\||;|\||\$) )imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))"
+# `imdi-watch` where a command starts: in backticks, at a line's start (after VAR=value settings
+# too), after `&&`, `||`, `;`, `|` or `$`, before an option or a command name (not in prose like
+# "what imdi-watch reads"). Compiled (and cached by `re`) at the first use, not at every start-up.
+_COMMAND_LINE = (
+    r"(`|^[ \t]*(?:[A-Z][A-Z0-9_]*=\S+ )*|(?:&&|\|\||;|\||\$) )"
+    r"imdi-watch(?= (?:-|[a-z]+\b(?!-watch)))"
+)
 
 
 def say(text: str, *, err: bool = False, nl: bool = True) -> None:

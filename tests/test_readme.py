@@ -68,42 +68,44 @@ def test_readme_blocks_never_show_a_bare_imdi_watch_command() -> None:
     assert bare == []
 
 
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A folder like a fresh clone after some checks: config.toml for a local page, a store with
-    the 12 and 19 November 2021 revisions, tests/fixtures; a local archive for backfill."""
-    folder = tmp_path_factory.mktemp("clone")
+def prepare_clone(folder: Path, server: LoopbackServer) -> Path:
+    """`folder` like a fresh clone after some checks: config.toml for a page on `server`, a store
+    with the 12 and 19 November 2021 revisions, tests/fixtures; `server` also plays the archive
+    (for backfill) and a notification receiver."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "tests").symlink_to(ROOT / "tests")
-    with LoopbackServer() as server:
-        url = server.url(PAGE_PATH)
-        server.route("/robots.txt", Reply(200, b"User-agent: *\nAllow: /\n"))
-        server.route(PAGE_PATH, Reply(200, (FIXTURES / "page-2022-revised.html").read_bytes()))
-        listing = [["timestamp", "original", "statuscode", "digest", "mimetype"]]
-        for timestamp, name in CAPTURES:
-            listing.append([timestamp, url, "200", f"D{timestamp}", "text/html"])
-            server.route(
-                f"/web/{timestamp}id_/{url}",
-                Reply(200, (FIXTURES / name).read_bytes(), {"Content-Type": "text/html"}),
-            )
-        server.route("/cdx/search/cdx", Reply(200, json.dumps(listing).encode()))
-        (folder / "config.toml").write_text(
-            f'[[pages]]\nname = "oppmoding"\nurl = "{url}"\n\n'
-            "[fetch]\nmax_attempts = 1\n\n"
-            '[store]\npath = "store/imdi-watch.db"\nsnapshots = "snapshots"\n',
-            encoding="utf-8",
+    url = server.url(PAGE_PATH)
+    server.route("/robots.txt", Reply(200, b"User-agent: *\nAllow: /\n"))
+    server.route(PAGE_PATH, Reply(200, (FIXTURES / "page-2022-revised.html").read_bytes()))
+    listing = [["timestamp", "original", "statuscode", "digest", "mimetype"]]
+    for timestamp, name in CAPTURES:
+        listing.append([timestamp, url, "200", f"D{timestamp}", "text/html"])
+        server.route(
+            f"/web/{timestamp}id_/{url}",
+            Reply(200, (FIXTURES / name).read_bytes(), {"Content-Type": "text/html"}),
         )
-        target = Target("oppmoding", url)
-        with open_store(folder / "store" / "imdi-watch.db", folder / "snapshots") as store:
-            for name, fetched_at in HISTORY:
-                body = (FIXTURES / name).read_bytes()
-                ingest_body(
-                    target, capture_result(body, url=url), store=store, fetched_at=fetched_at
-                )
-        os.environ["IMDI_WATCH_TEST_ARCHIVE"] = server.url("")
-        try:
-            yield folder
-        finally:
-            del os.environ["IMDI_WATCH_TEST_ARCHIVE"]
+    server.route("/cdx/search/cdx", Reply(200, json.dumps(listing).encode()))
+    server.route("/notify", Reply(200, b"ok"))
+    (folder / "config.toml").write_text(
+        f'[[pages]]\nname = "oppmoding"\nurl = "{url}"\n\n'
+        "[fetch]\nmax_attempts = 1\n\n"
+        '[store]\npath = "store/imdi-watch.db"\nsnapshots = "snapshots"\n\n'
+        f'[notify]\nurls = ["json://127.0.0.1:{server.port}/notify"]\n',
+        encoding="utf-8",
+    )
+    target = Target("oppmoding", url)
+    with open_store(folder / "store" / "imdi-watch.db", folder / "snapshots") as store:
+        for name, fetched_at in HISTORY:
+            body = (FIXTURES / name).read_bytes()
+            ingest_body(target, capture_result(body, url=url), store=store, fetched_at=fetched_at)
+    return folder
+
+
+@pytest.fixture
+def archive(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    with LoopbackServer() as server:
+        monkeypatch.setenv("IMDI_WATCH_TEST_ARCHIVE", server.url(""))
+        yield server
 
 
 def user_env() -> dict[str, str]:
@@ -115,22 +117,23 @@ def user_env() -> dict[str, str]:
 def run_as_printed(line: str, cwd: Path) -> tuple[int, str, str]:
     """`line` in sh, with ./imdi-watch being this clone's; a `serve` runs until it serves."""
     command = line.replace("./imdi-watch", shlex.quote(str(WRAPPER)))
-    if re.search(r"imdi-watch'? serve\b", command):
+    if {"serve", "run"} & set(shlex.split(command, comments=True)) and "&&" not in command:
         words = shlex.split(command, comments=True)
-        if "--port" in words:
+        if "serve" in words and "--port" in words:
             words[words.index("--port") + 1] = "0"  # the README's port may be taken here
-        else:
+        elif "serve" in words:
             words += ["--port", "0"]
         process = subprocess.Popen(
             words, cwd=cwd, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
         assert process.stderr is not None
-        first = process.stderr.readline()
-        if "serving" in first:
+        first = process.stderr.readline()  # "serving …", or run's "checking 1 page(s) …"
+        started = "serving" in first or "checking" in first
+        if started:
             process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
-        return (0 if "serving" in first else process.returncode or 1), out, first + err
+        return (0 if started else process.returncode or 1), out, first + err
     done = subprocess.run(
         ["sh", "-c", f"set -e\n{command}"],
         cwd=cwd, env=user_env(), capture_output=True, text=True, timeout=300,
@@ -138,7 +141,8 @@ def run_as_printed(line: str, cwd: Path) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-def test_readme_commands_run_as_printed(clone: Path) -> None:
+def test_readme_commands_run_as_printed(tmp_path: Path, archive: LoopbackServer) -> None:
+    clone = prepare_clone(tmp_path / "clone", archive)
     failed = []
     for line in readme_commands():
         code, _, err = run_as_printed(line, clone)
@@ -147,3 +151,48 @@ def test_readme_commands_run_as_printed(clone: Path) -> None:
     assert failed == [], "\n".join(failed)
     assert (clone / "oppmoding.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert (clone / "demo" / "imdi-watch.db").is_file()
+
+
+# The examples in every command's --help, as printed when started as ./imdi-watch; the words after
+# a wide gap are a comment ("(each at its file's modification time)", "then open …").
+NOT_RUN = (
+    "*/30 ",  # a crontab line
+    "ntfy.sh",  # would send a notification through the internet
+)
+
+
+def help_examples() -> list[tuple[str, str]]:
+    """(command, example line) for every example in every command's --help."""
+    from scraper.cli import cli
+
+    lines: list[tuple[str, str]] = []
+    for command in sorted(cli.commands):
+        done = subprocess.run(
+            [str(WRAPPER), command, "--help"],
+            env={k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")},
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        examples = done.stdout.split("Example", 1)[1].split("\nOptions:", 1)[0]
+        for line in examples.splitlines()[1:]:
+            if not line.startswith("    ") or line.startswith("     "):
+                continue  # the block's lines are indented 4; deeper ones continue a comment
+            line = re.split(r"\s{3,}", line.strip())[0]
+            if str(WRAPPER) in line and not any(skip in line for skip in NOT_RUN):
+                lines.append((command, line))
+    return lines
+
+
+def test_help_examples_name_the_command_running_and_run_as_printed(
+    tmp_path: Path, archive: LoopbackServer
+) -> None:
+    examples = help_examples()
+    assert len(examples) >= 25, examples
+    failed = []
+    for name, line in examples:  # each command's examples in a clone of their own, in order
+        clone = tmp_path / name
+        if not clone.exists():
+            prepare_clone(clone, archive)
+        code, _, err = run_as_printed(line.replace(str(WRAPPER), "./imdi-watch"), clone)
+        if code not in (0, 1) or "error:" in err:  # 1: check --exit-code found a change
+            failed.append(f"{line}\n  exit {code}: {err.strip()[-500:]}")
+    assert failed == [], "\n".join(failed)
