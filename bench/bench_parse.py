@@ -67,8 +67,10 @@ def main() -> int:
     assert len(county.tables) == 2 and len(county.all_series) == 8
     tables = median_ms(lambda: parse_page(county_html))
     areas = sum(len(t.areas) for t in county.tables)
-    print(f"page: {COUNTY_PAGE.name}, {len(county_html):,} bytes, {len(county.tables)} tables "
-          f"({areas} areas, {len(county.all_series)} series)")
+    print(
+        f"page: {COUNTY_PAGE.name}, {len(county_html):,} bytes, {len(county.tables)} tables "
+        f"({areas} areas, {len(county.all_series)} series)"
+    )
     print(f"imdi-watch parse_page median of {RUNS}: {tables:.2f} ms"
           f"  (target ≤ 5 ms: {'met' if tables <= 5 else 'MISSED'})")  # fmt: skip
     try:

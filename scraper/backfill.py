@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from scraper.config import FetchSettings, Target
+from scraper.config import FetchSettings
 from scraper.errors import FetchError
-from scraper.models import CheckResult, FetchResult, Outcome
+from scraper.models import CheckResult, FetchResult, Outcome, Target
 from scraper.pipeline import ingest_body, iso_utc
 
 if TYPE_CHECKING:

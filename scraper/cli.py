@@ -24,8 +24,8 @@ from scraper.errors import ExitCode, InputError, ParseError
 
 if TYPE_CHECKING:
     from scraper.config import Config
-    from scraper.models import CheckResult, Page
-    from scraper.store import RevisionRecord, Store
+    from scraper.models import CheckResult, Page, RevisionRecord
+    from scraper.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -378,10 +378,7 @@ def _resolve_revision(
             )
         return revisions[0]
     if ref.isdigit():
-        found = store.revision(int(ref))
-        if found is None:
-            raise InputError(f"no revision {ref} in {store.db_path} (see `imdi-watch log`)")
-        return found
+        return store.revision(int(ref))  # InputError naming the store when there is none
     day = parse_date(ref)
     if day is None:
         raise InputError(f"{ref!r} is neither a revision id nor a date like 2021-11-12")
@@ -501,7 +498,7 @@ def ingest(
       imdi-watch ingest tests/fixtures/page-2022-nn-a.html --fetched-at 2021-11-12T09:00:00Z
       imdi-watch ingest tests/fixtures/page-2022-revised.html    (at the file's modification time)
     """
-    from scraper.config import Target
+    from scraper.models import Target
     from scraper.pipeline import Capture, capture_result, ingest_body, iso_utc, plan_ingest
 
     target = state.config.pages[0]

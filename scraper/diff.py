@@ -562,17 +562,17 @@ def apply_changes(rows_old: Sequence[Row], changes: Iterable[Change]) -> list[Ro
     for change in changes:
         kind = change.kind
         if kind is ChangeKind.FIGURE and change.field in _FIELD_ORDER:
-            row = find(change, change.municipality)
-            if row is not None:
-                setattr(row, change.field, change.new)
+            found = find(change, change.municipality)
+            if found is not None:
+                setattr(found, change.field or "", change.new)
         elif kind is ChangeKind.RENAMED:
-            row = find(change, change.old)
-            if row is not None:
-                row.municipality = change.new
+            found = find(change, change.old)
+            if found is not None:
+                found.municipality = change.new
         elif kind is ChangeKind.ROW_REMOVED:
-            row = find(change, change.municipality)
-            if row is not None:
-                removed.add(id(row))
+            found = find(change, change.municipality)
+            if found is not None:
+                removed.add(id(found))
         elif kind is ChangeKind.ROW_ADDED:
             figures = change.new if isinstance(change.new, dict) else {}
             legacy = {k: v for k, v in figures.items() if k in _FIELD_ORDER}

@@ -497,7 +497,9 @@ def match_names(query: str, known: Iterable[tuple[str, str | None, str | None]])
     name are one municipality, anything else is a second candidate (Herøy is 1515 and 1818)."""
     known = list(known)
     stored = {number for _, number, _ in known if number}
-    hits = [(m.name, m.number, m.county) for m in resolve(query, among=stored)]
+    hits: list[tuple[str, str | None, str | None]] = [
+        (m.name, m.number, m.county) for m in resolve(query, among=stored)
+    ]
     if not hits and not query.strip().isdigit():
         key = fold(query)
         hits = [k for k in known if key in _name_variants([k[0]])]

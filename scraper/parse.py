@@ -871,12 +871,12 @@ def _read_areas(
             or (county is not None and _is_totals_label(county))
             or (unlabelled and (county_at is not None or order == len(rows)))
         ):
-            values = _read_values(texts, series_columns, position, warnings)
-            build.areas.append(Area("total", name or county, None, None, values))
+            printed = _read_values(texts, series_columns, position, warnings)
+            build.areas.append(Area("total", name or county, None, None, printed))
             continue
         if county is None and build.level == "municipality":
             county = heading_county
-        values = None
+        values: tuple[int | None, ...] | None = None
         if plain_at and width > last_at:  # fast path: plain cells ("13", "")
             cells = [texts[i] for i in plain_at]
             joined = "".join(cells)
@@ -1039,7 +1039,8 @@ def _validate(
                             {"field": name, "headline": stated, "table": implied[name]},
                         )
                     )
-        for row in (*rows, *([totals] if totals else [])):
+        lines: list[Row | Totals] = [*rows, *([totals] if totals else [])]
+        for row in lines:
             split = (row.minors_15_18, row.minors_under_15)
             if row.minors is None or split == (None, None):
                 continue

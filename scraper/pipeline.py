@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     import httpx
 
     from scraper.fetch import RobotsRecord
-    from scraper.store import RebuildSummary, RevisionRecord, Store
+    from scraper.models import RevisionRecord
+    from scraper.store import RebuildSummary, Store
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +333,6 @@ def ingest_body(
     """Store one response: not-modified, unchanged (same fingerprint) or a new revision."""
     if page_id is None:
         page_id = store.ensure_page(target.name, target.url).id
-    base = {"status": result.status, "elapsed_ms": result.elapsed_ms}
     if result.not_modified or result.body is None:
         stored = store.record_check(
             page_id, fetched_at=fetched_at, outcome=Outcome.NOT_MODIFIED, fetch=result
@@ -344,9 +344,10 @@ def ingest_body(
             fetched_at,
             stored.fetch_id,
             revision_id=latest.id if latest else None,
-            **base,
+            status=result.status,
+            elapsed_ms=result.elapsed_ms,
         )
-    base["bytes"] = len(result.body)
+    size = len(result.body)
     from scraper.parse import parse_page
 
     try:
@@ -358,7 +359,14 @@ def ingest_body(
             page_id, fetched_at=fetched_at, outcome=Outcome.ERROR, fetch=result, error=message
         )
         return CheckResult(
-            target, Outcome.ERROR, fetched_at, stored.fetch_id, error=message, **base
+            target,
+            Outcome.ERROR,
+            fetched_at,
+            stored.fetch_id,
+            error=message,
+            status=result.status,
+            elapsed_ms=result.elapsed_ms,
+            bytes=size,
         )
     latest = store.latest_revision(page_id)
     if latest is not None and latest.fingerprint == page.fingerprint:
@@ -366,7 +374,14 @@ def ingest_body(
             page_id, fetched_at=fetched_at, outcome=Outcome.UNCHANGED, fetch=result
         )
         return CheckResult(
-            target, Outcome.UNCHANGED, fetched_at, stored.fetch_id, revision_id=latest.id, **base
+            target,
+            Outcome.UNCHANGED,
+            fetched_at,
+            stored.fetch_id,
+            revision_id=latest.id,
+            status=result.status,
+            elapsed_ms=result.elapsed_ms,
+            bytes=size,
         )
     from scraper.diff import diff_pages, is_broken
     from scraper.parse import PARSER_VERSION
@@ -402,7 +417,9 @@ def ingest_body(
         previous_page=previous,
         changes=tuple(changes),
         broken=broken,
-        **base,
+        status=result.status,
+        elapsed_ms=result.elapsed_ms,
+        bytes=size,
     )
 
 

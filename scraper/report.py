@@ -126,7 +126,9 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
         municipal = sum(1 for place in places if place[0] != "county")
         where = [
             _plural(municipal, "municipality", "municipalities") if municipal else "",
-            _plural(len(places) - municipal, "county", "counties") if len(places) > municipal else "",
+            _plural(len(places) - municipal, "county", "counties")
+            if len(places) > municipal
+            else "",
         ]
         parts.append(
             f"{_plural(len(figures), 'figure', 'figures')} changed in "

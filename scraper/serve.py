@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from datasette.app import Datasette
     from datasette.utils.asgi import Request, Response
 
-    from scraper.store import RevisionRecord, Store
+    from scraper.models import RevisionRecord
+    from scraper.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -118,14 +118,13 @@ def read_key_figures(
     unexplained: list[str] = []
     for position, section in enumerate(sections):
         for heading in [section.heading] if section.heading else []:
-            found, _ = key_figures_in(heading, page_year=page_year, page_date=page_date)
-            figures += found
+            figures += key_figures_in(heading, page_year=page_year, page_date=page_date)[0]
         for index, paragraph in enumerate(section.paragraphs):
             previous: str | None = None  # the sentence before, for one that refers back to it
             for sentence in split_sentences([paragraph]):
                 if _DIGIT.search(sentence):
-                    found, loose = _key_figures_cached(sentence, page_year, page_date, previous)
-                    figures += found
+                    cached, loose = _key_figures_cached(sentence, page_year, page_date, previous)
+                    figures += cached
                     if position == 0 and section.heading is None and index == 0:
                         unexplained += loose
                 previous = sentence
