@@ -59,12 +59,22 @@ class BrowserError(RuntimeError):
 class Chromium:
     """One headless Chromium with one tab. Use as a context manager."""
 
-    def __init__(self, *, width: int = 1400, height: int = 1100, timeout_s: float = 60) -> None:
+    def __init__(
+        self,
+        *,
+        width: int = 1400,
+        height: int = 1100,
+        timeout_s: float = 60,
+        profile_parent: Path | None = None,
+    ) -> None:
+        """`profile_parent`: where the fresh profile folder goes (a test's tmp_path)."""
         if CHROMIUM is None:
             raise BrowserError("chromium is not installed (apt-get install chromium)")
         self.timeout_s = timeout_s
         self.requests: list[str] = []  # every URL the page asked for, in order
-        self._profile = tempfile.TemporaryDirectory(prefix="imdi-watch-chromium-")
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="imdi-watch-chromium-", dir=profile_parent
+        )
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 

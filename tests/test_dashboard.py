@@ -53,8 +53,8 @@ def served(demo_store: Path) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Chromium]:
-    with Chromium() as chromium:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    with Chromium(profile_parent=tmp_path_factory.mktemp("chromium")) as chromium:
         yield chromium
 
 
