@@ -6,6 +6,7 @@ renderer with scraped text, or leak a notification secret.
 from __future__ import annotations
 
 import gzip
+import html
 import re
 import shutil
 import socket
@@ -16,6 +17,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import httpx
@@ -29,6 +31,7 @@ from scraper.errors import ConfigError, FetchError
 from scraper.fetch import fetch_page, make_client
 from scraper.parse import parse_page
 from scraper.report import render_changes
+from scraper.serve import CANNED_QUERIES, FEED_PATH
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_A = (FIXTURES / "page-2022-nn-a.html").read_bytes()
@@ -375,7 +378,6 @@ def hostile_store(
 @pytest.fixture
 def served(hostile_store: Path, tmp_path: Path) -> Iterator[str]:
     """`imdi-watch serve` on 127.0.0.1 as a subprocess; yields its base URL."""
-    pytest.importorskip("scraper.serve", reason="scraper/serve.py (imdi-watch serve) not built yet")
     executable = shutil.which("imdi-watch", path=str(Path(sys.executable).parent))
     assert executable is not None
     port = _free_port()
@@ -412,35 +414,99 @@ def served(hostile_store: Path, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+DATABASE = "imdi-watch"
+RAW_MARKUP = ("<script>alert(1)</script>", "<img src=x onerror")
+ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def column(page: str, name: str) -> list[str]:
+    """The text of every cell of column `name` in a Datasette table or query page, unescaped."""
+    pattern = rf'<td class="col-{re.escape(name)}(?: [^"]*)?"[^>]*>(.*?)</td>'
+    return [html.unescape(cell).strip() for cell in re.findall(pattern, page, re.S)]
+
+
+def columns(page: str, *names: str) -> list[tuple[str, ...]]:
+    return list(zip(*(column(page, name) for name in names), strict=True))
+
+
+HOSTILE = quote(HOSTILE_TEXT)
+# Every page the sweep requests: its exact status, then what it must show (the hostile Bergen
+# row, renamed HOSTILE_TEXT, asked 182 in revision 1 and 192 in revision 2).
+SWEEP: list[tuple[str, int, Callable[[str], object]]] = [
+    ("/", 200, lambda page: f'href="/{DATABASE}"' in page),
+    (f"/{DATABASE}", 200, lambda page: all(f'href="/{DATABASE}/{name}"' in page for name in CANNED_QUERIES)),
+    (
+        f"/{DATABASE}/figures?municipality={HOSTILE}",
+        200,
+        lambda page: columns(page, "revision_id", "municipality", "requested")
+        == [("1", HOSTILE_TEXT, "182"), ("2", HOSTILE_TEXT, "192")],
+    ),
+    (
+        f"/{DATABASE}/changes?kind=figure&field=requested",
+        200,
+        lambda page: sorted(columns(page, "municipality", "old", "new"))
+        == [(HOSTILE_TEXT, "182", "192"), ("Gjerstad", "0", "10"), ("Oslo", "225", "215")],
+    ),
+    (
+        f"/{DATABASE}/current_figures?county=vestland",
+        200,
+        lambda page: len(column(page, "municipality")) == 43
+        and columns(page, "municipality", "requested", "revision_id")[0] == (HOSTILE_TEXT, "192", "2"),
+    ),
+    (
+        f"/{DATABASE}/municipality_history?municipality={HOSTILE}",
+        200,
+        lambda page: columns(page, "revision_id", "municipality", "requested", "updated")
+        == [("1", HOSTILE_TEXT, "182", "2021-11-12"), ("2", HOSTILE_TEXT, "192", "2021-11-19")],
+    ),
+    (
+        f"/{DATABASE}/recent_changes?county=vestland",
+        200,
+        lambda page: columns(page, "revision_id", "kind", "municipality", "field", "old", "new")
+        == [("2", "figure", HOSTILE_TEXT, "requested", "182", "192")],
+    ),
+    (
+        f"/{DATABASE}/revisions",
+        200,
+        lambda page: columns(page, "revision_id", "updated", "row_count")
+        == [("2", "2021-11-19", "356"), ("1", "2021-11-12", "356")],
+    ),
+    (f"/{DATABASE}/no_such_table", 404, lambda page: "Table not found" in page),
+]  # fmt: skip
+
+
 def test_security_serve_shows_scraped_html_escaped(served: str) -> None:
     databases = httpx.get(served + "/-/databases.json", timeout=10).json()
-    names = [d["name"] for d in databases if not d["name"].startswith("_")]
-    assert names, databases
-    pages = [
-        httpx.get(f"{served}/{name}/{table}", timeout=10, follow_redirects=True)
-        for name in names
-        for table in ("figures", "changes", "recent_changes", "municipality_history")
-    ]
-    pages = [page for page in pages if page.status_code == 200]
-    assert pages, "no table page of the store could be browsed"
-    for page in pages:
-        assert "<script>alert(1)</script>" not in page.text
-        assert "<img src=x onerror" not in page.text
-    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in page.text for page in pages)
+    assert [d["name"] for d in databases if not d["name"].startswith("_")] == [DATABASE]
+    answers = {path: httpx.get(served + path, timeout=10) for path, _, _ in SWEEP}
+
+    statuses = {path: answers[path].status_code for path in answers}
+    assert statuses == {path: status for path, status, _ in SWEEP}
+    for path, _, shows in SWEEP:
+        page = answers[path].text
+        assert shows(page), f"{path} does not show what it should:\n{page[-3000:]}"
+        assert not any(markup in page for markup in RAW_MARKUP), path
+        if HOSTILE_TEXT in column(page, "municipality"):
+            assert ESCAPED_SCRIPT in page, path
 
 
 def test_security_serve_feed_is_well_formed_xml_with_escaped_html(served: str) -> None:
-    feed = httpx.get(served + "/changes.atom", timeout=10)
-    if feed.status_code == 404:
-        pytest.skip("imdi-watch serve has no /changes.atom feed")
+    feed = httpx.get(served + FEED_PATH, timeout=10)
 
+    assert feed.status_code == 200, feed.text[:2000]
+    assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
     root = ElementTree.fromstring(feed.content)  # a control character would make it unreadable
-
     namespace = {"atom": "http://www.w3.org/2005/Atom"}
-    bodies = [c.text or "" for c in root.iterfind("atom:entry/atom:content", namespace)]
-    body = next(b for b in bodies if "alert(1)" in b)  # entry HTML, once unescaped from XML
+    entries = root.findall("atom:entry", namespace)
+    titles = [entry.findtext("atom:title", namespaces=namespace) for entry in entries]
+    assert titles == [
+        "Sist oppdatert 12.11.2021 \u2192 19.11.2021 \u00b7 8 figures changed in 5 municipalities"
+        " \u00b7 total 5 500 \u2192 5 510"
+    ]
+    body = entries[0].findtext("atom:content", namespaces=namespace) or ""  # HTML, unescaped once
     assert "<script>" not in body and "<img" not in body
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert f"Vestland \u00b7 {ESCAPED_SCRIPT} [click](javascript:alert(1))" in body
+    assert "requested 182 \u2192 192 (+10)" in body
 
 
 # --- notifications: secrets stay secret -------------------------------------------------------
