@@ -1,5 +1,6 @@
 """End to end in a real browser: `imdi-watch serve` as a subprocess, headless Chromium renders
-Bergen's history. The screenshot is kept in test-artifacts/ (gitignored) for people to look at."""
+Bergen's history. The screenshot is written under the test's tmp_path, which pytest keeps after
+the run (the last three runs; `--basetemp DIR` to choose where) for people to look at."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import pytest
 from history_store import build_store
 
 CHROMIUM = shutil.which("chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium is not installed (apt-get install chromium; .ci/run installs it)",
@@ -92,9 +92,7 @@ def test_browser_shows_the_history_of_bergen(served: str, tmp_path: Path) -> Non
     assert "Bergen" in dom and "2021-11-12" in dom and "2021-11-19" in dom
     assert "Kjelde: IMDi" in dom
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "municipality-history-bergen.png"
-    screenshot.unlink(missing_ok=True)
+    screenshot = tmp_path / "municipality-history-bergen.png"
     done = chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,900", url)
     assert done.returncode == 0, done.stderr[-2000:]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
