@@ -8,6 +8,7 @@ import ast
 import json
 import logging
 import os
+import random
 import re
 import signal
 import sqlite3
@@ -15,7 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from cli_helpers import run_cli
@@ -79,17 +83,47 @@ def query(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
 # --- run_schedule with a stand-in check ------------------------------------------------------------
 
 
-def test_run_schedule_checks_at_once_and_stops_after_max_checks() -> None:
-    calls: list[float] = []
+def scheduled_times(caplog: pytest.LogCaptureFixture) -> list[datetime]:
+    """When APScheduler meant each check to run (its executor logs each run's scheduled time)."""
+    return [
+        record.args[1]
+        for record in caplog.records
+        if record.msg == 'Running job "%s" (scheduled at %s)' and isinstance(record.args, tuple)
+    ]
+
+
+def test_run_schedule_checks_at_once_without_waiting_an_interval() -> None:
+    stop = threading.Event()
+    hourly = ScheduleSettings(interval_s=3600, cron="", timezone="Europe/Oslo", jitter_s=0)
+    watchdog = threading.Timer(60, stop.set)  # were the first check an hour away, 0 checks
+    watchdog.start()
+    try:
+        count = run_schedule(lambda: [], settings=hourly, stop=stop, max_checks=1)
+    finally:
+        watchdog.cancel()
+
+    assert count == 1
+
+
+def test_run_schedule_checks_on_the_interval_and_stops_after_max_checks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="apscheduler.executors")
+    calls: list[int] = []
     stop = threading.Event()
 
     count = run_schedule(
-        lambda: calls.append(time.monotonic()) or [], settings=FAST, stop=stop, max_checks=3
+        lambda: calls.append(len(calls) + 1) or [], settings=FAST, stop=stop, max_checks=3
     )
 
-    assert count == 3
-    assert len(calls) == 3
-    assert stop.is_set()
+    assert (count, calls, stop.is_set()) == (3, [1, 2, 3], True)
+    first, second, third = scheduled_times(caplog)
+    assert first.tzinfo is not None and first.utcoffset() == second.utcoffset()
+    assert first < second < third
+    # after the first (at once), the runs lie on the interval's grid: whole intervals apart
+    # (more than one when a busy machine made the scheduler coalesce a missed run)
+    intervals = (third - second) / timedelta(seconds=FAST.interval_s)
+    assert intervals >= 1 and abs(intervals - round(intervals)) < 1e-4, intervals
 
 
 def test_run_schedule_logs_a_check_that_raises_and_goes_on(
@@ -182,6 +216,82 @@ def test_make_trigger_cron_fires_on_weekdays_in_oslo_time() -> None:
     saturday = datetime(2021, 11, 13, 12, 0, tzinfo=oslo)
 
     assert trigger.get_next_fire_time(None, saturday) == datetime(2021, 11, 15, 8, 0, tzinfo=oslo)
+
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def fire_times(settings: ScheduleSettings, now: datetime, count: int) -> list[str]:
+    """The first `count` runs of run_schedule started at `now`: the first at once, each next one
+    from the trigger given the one before, as APScheduler asks it."""
+    trigger = make_trigger(settings)
+    times = [now]
+    while len(times) < count:
+        times.append(trigger.get_next_fire_time(times[-1], times[-1]))
+    return [time.isoformat() for time in times]
+
+
+@pytest.fixture
+def seeded_random() -> Iterator[None]:
+    """APScheduler draws its jitter from the `random` module: seeded here, restored after."""
+    state = random.getstate()
+    random.seed(2021)
+    yield
+    random.setstate(state)
+
+
+def test_interval_schedule_is_every_interval_of_real_time_across_the_dst_change() -> None:
+    settings = ScheduleSettings(1800, "", "Europe/Oslo", 0)
+    night = datetime(2021, 10, 31, 1, 10, tzinfo=OSLO)  # at 03:00 CEST the clocks go back to 02:00
+
+    assert fire_times(settings, night, 7) == [
+        "2021-10-31T01:10:00+02:00",
+        "2021-10-31T01:40:00+02:00",
+        "2021-10-31T02:10:00+02:00",
+        "2021-10-31T02:40:00+02:00",
+        "2021-10-31T02:10:00+01:00",
+        "2021-10-31T02:40:00+01:00",
+        "2021-10-31T03:10:00+01:00",
+    ]
+
+
+def test_cron_schedule_keeps_office_hours_on_weekdays_in_oslo_time() -> None:
+    settings = ScheduleSettings(1800, "*/30 7-17 * * 1-5", "Europe/Oslo", 0)
+    friday = datetime(2021, 11, 12, 16, 40, tzinfo=OSLO)
+
+    assert fire_times(settings, friday, 5) == [
+        "2021-11-12T16:40:00+01:00",  # at once
+        "2021-11-12T17:00:00+01:00",
+        "2021-11-12T17:30:00+01:00",
+        "2021-11-15T07:00:00+01:00",  # Monday morning
+        "2021-11-15T07:30:00+01:00",
+    ]
+    daily = ScheduleSettings(1800, "0 8 * * 1-5", "Europe/Oslo", 0)
+    assert fire_times(daily, datetime(2021, 10, 29, 9, 0, tzinfo=OSLO), 3) == [
+        "2021-10-29T09:00:00+02:00",
+        "2021-11-01T08:00:00+01:00",  # still 08:00 on the wall clock after the DST change
+        "2021-11-02T08:00:00+01:00",
+    ]
+
+
+def test_jitter_delays_each_run_by_up_to_jitter_s(seeded_random: None) -> None:
+    interval = ScheduleSettings(1800, "", "Europe/Oslo", 30)
+    cron = ScheduleSettings(1800, "*/30 7-17 * * 1-5", "Europe/Oslo", 30)
+
+    assert fire_times(interval, datetime(2021, 11, 12, 9, 0, tzinfo=OSLO), 4) == [
+        "2021-11-12T09:00:00+01:00",
+        "2021-11-12T09:30:25.090125+01:00",  # each run 1800–1830 s after the one before
+        "2021-11-12T10:00:50.839197+01:00",
+        "2021-11-12T10:31:07.162507+01:00",
+    ]
+    random.seed(2021)
+    assert fire_times(cron, datetime(2021, 11, 12, 16, 40, tzinfo=OSLO), 5) == [
+        "2021-11-12T16:40:00+01:00",
+        "2021-11-12T17:00:25.090125+01:00",  # each run up to 30 s after its crontab time
+        "2021-11-12T17:30:25.749072+01:00",
+        "2021-11-15T07:00:16.323310+01:00",
+        "2021-11-15T07:30:07.419970+01:00",
+    ]
 
 
 @pytest.mark.parametrize(
