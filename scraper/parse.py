@@ -725,11 +725,30 @@ def _raw_table(table: LexborNode, *, caption: str | None) -> _RawTable | None:
 
 
 def _grid(table: LexborNode) -> list[list[str]]:
-    """The table's cell texts row by row, colspan and rowspan spread over the cells they cover."""
-    spans = table.css_first("[colspan],[rowspan]") is not None
-    grid: list[list[str]] = []
+    """The table's cell texts row by row, colspan and rowspan spread over the cells they cover.
+
+    A table whose cells hold text alone (no element inside a cell, no invisible character, no
+    footnote marker: all of IMDi's so far) is read by one C call a cell; any other cell goes
+    through `read_cell_text`."""
+    rows = table.css("tr")
+    simple = table.css_first("td *, th *, [colspan], [rowspan]") is None
+    spans = not simple and table.css_first("[colspan],[rowspan]") is not None
+    if simple:
+        # str.split() splits on every Unicode space, NBSP included: normalize_space, in C.
+        grid = [
+            [
+                " ".join((c.text_lexbor() or "").split())
+                for c in tr.iter()
+                if c.tag_id in _CELL_TAG_IDS
+            ]
+            for tr in rows
+        ]
+        joined = "".join("".join(texts) for texts in grid)
+        if not _NEEDS_CLEANING.search(joined):
+            return grid
+    grid = []
     carried: dict[int, tuple[int, str]] = {}  # column → (rows still covered, text)
-    for tr in table.css("tr"):
+    for tr in rows:
         if not spans:
             grid.append([_cell_text(c) for c in tr.iter() if c.tag_id in _CELL_TAG_IDS])
             continue
@@ -860,31 +879,37 @@ def _read_areas(
     )
     last_at = max(plain_at, default=-1)
     rows = [(position, texts) for position, texts in raw.rows if "".join(texts)]
+    level, areas, last_row = build.level, build.areas, len(rows)
+    municipal = level == "municipality"
     for order, (position, texts) in enumerate(rows, start=1):
         width = len(texts)
         name = _label(texts, name_at, width)
-        county = _label(texts, county_at, width)
-        number = _label(texts, number_at, width)
-        unlabelled = name is None and number is None and (county_at is None or county is None)
+        county = _label(texts, county_at, width) if county_at is not None else None
+        number = _label(texts, number_at, width) if number_at is not None else None
         if (
             (name is not None and _is_totals_label(name))
             or (county is not None and _is_totals_label(county))
-            or (unlabelled and (county_at is not None or order == len(rows)))
+            or (
+                name is None
+                and number is None
+                and (county_at is None or county is None)
+                and (county_at is not None or order == last_row)
+            )
         ):
             printed = _read_values(texts, series_columns, position, warnings)
-            build.areas.append(Area("total", name or county, None, None, printed))
+            areas.append(Area("total", name or county, None, None, printed))
             continue
-        if county is None and build.level == "municipality":
+        if county is None and municipal:
             county = heading_county
         values: tuple[int | None, ...] | None = None
         if plain_at and width > last_at:  # fast path: plain cells ("13", "")
             cells = [texts[i] for i in plain_at]
             joined = "".join(cells)
             if not joined or (joined.isascii() and joined.isdigit()):
-                values = tuple(int(text) if text else None for text in cells)
+                values = tuple([int(text) if text else None for text in cells])
         if values is None:
             values = _read_values(texts, series_columns, position, warnings)
-        build.areas.append(Area(build.level, name, number, county, values))
+        areas.append(Area(level, name, number, county, values))
 
 
 def _read_values(
@@ -916,7 +941,10 @@ def _label(texts: list[str], at: int | None, width: int) -> str | None:
     """A name, county or number cell's text (a footnote's note on a name is not news)."""
     if at is None or at >= width:
         return None
-    return texts[at].partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip() or None
+    text = texts[at]
+    if text and (text[-1] in _NAME_MARKS or _NOTE in text):
+        text = text.partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip()
+    return text or None
 
 
 def _number(
