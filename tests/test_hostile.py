@@ -223,7 +223,7 @@ def gibibyte_gzip() -> bytes:
 
 
 RSS_CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from scraper.config import build_config
 from scraper.errors import FetchError
@@ -235,7 +235,10 @@ with make_client(settings) as client:
         error = None
     except FetchError as exc:
         error = str(exc)
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process image's own peak: ru_maxrss would also keep the peak of the process it
+# was forked from (Linux carries it across exec), which is pytest's size, not the fetch's.
+status = Path("/proc/self/status").read_text()
+peak_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
 print(json.dumps({"error": error, "peak_mib": peak_kib / 1024}))
 """
 
