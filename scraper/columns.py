@@ -11,22 +11,25 @@ import re
 from dataclasses import dataclass
 
 from scraper.models import Series
-from scraper.norsk import fold
+from scraper.norsk import (
+    AGE_15_18,
+    AGE_UNDER_15,
+    DECISION_WORDS,
+    MINORS_WORDS,
+    SETTLED_WORDS,
+    fold,
+    minors_part,
+)
 
 AREA_COLUMNS = ("municipality", "municipality_number", "county", "county_number")
 
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_15_18 = re.compile(r"15\s*-\s*18|15\s*til\s*18")
-_UNDER_15 = re.compile(r"(?:<|under)\s*15|0\s*-\s*14|0\s*-\s*15")
-_MINORS = re.compile(r"mindrearig|einsleg|enslig|\bem\b|\bemf\b|under\s*18")
 _PAIRED = re.compile(
     r"\((?:[^)]*\b)?(?:herav|av\s+dei|av\s+desse|av\s+disse|derav|herunder)\b[^)]*\)"
 )
-_DECISION = re.compile(r"\bvedt(?:ak|att|eke|ok)\w*")
 _REQUEST = re.compile(
     r"\b(?:oppmod\w*|anmod\w*|endeleg\w*|endelig\w*|justert\w*|tal|tall|oppmodingstal\w*)\b"
 )
-_SETTLED = re.compile(r"\b(?:busett|bosatt|busatt|bosatte|busette\s+i\s+(?:19|20)\d\d)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ def classify_columns(headers: list[str], *, page_year: int | None) -> list[Colum
         key = fold(header)
         year_match = _YEAR.search(key)
         year = int(year_match.group(1)) if year_match else None
-        paired = bool(_PAIRED.search(key) and _MINORS.search(key))
+        paired = bool(_PAIRED.search(key) and MINORS_WORDS.search(key))
         read.append((header, area, _measure(key), year, _part(key), paired))
     totals = [
         (index, measure, year)
@@ -104,26 +107,21 @@ def classify_columns(headers: list[str], *, page_year: int | None) -> list[Colum
 
 
 def _measure(key: str) -> str | None:
-    if _DECISION.search(key):
+    if DECISION_WORDS.search(key):
         return "decision"
     if _REQUEST.search(key):
         return "request"
-    if _SETTLED.search(key):
+    if SETTLED_WORDS.search(key):
         return "settled"
     return None
 
 
 def _part(key: str) -> str:
     """The share of the measure a column counts. A parenthesis "(herav …)" does not make the
-    column a minors column: it adds a second figure to it."""
+    column a minors column: it adds a second figure to it. An age band alone ("15-18") in a
+    header is a band of minors, as IMDi's tables print them beside the minors column."""
     bare = _PAIRED.sub(" ", key)
-    if _15_18.search(bare):
-        return "minors_15_18"
-    if _UNDER_15.search(bare):
-        return "minors_under_15"
-    if _MINORS.search(bare):
-        return "minors"
-    return "total"
+    return minors_part(bare, minors_named=bool(AGE_15_18.search(bare) or AGE_UNDER_15.search(bare)))
 
 
 _PAIR_CELL = re.compile(r"^\s*([^()]*?)\s*\(\s*([^()]*?)\s*\)\s*$")

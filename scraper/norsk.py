@@ -209,3 +209,27 @@ def split_sentences(paragraphs: Iterable[str]) -> list[str]:
     for paragraph in paragraphs:
         sentences += [s for s in _SENTENCE_END.split(paragraph) if s]
     return sentences
+
+
+# --- what figures count, in words of either standard (folded: ø → o, å → a, æ → ae) -----------
+# Shared by column headers (columns.py) and sentences (statements.py); each adds its own request
+# words (header nouns "Endelege tal", verbs "ber", "bedt").
+DECISION_WORDS = re.compile(r"\bvedt(?:ak|att|eke|ok|e)\w*|\bfatta\w*\s+vedtak")
+SETTLED_WORDS = re.compile(r"\b(?:busett|bosatt|busatt|bosatte|vart\s+busette)\b")
+MINORS_WORDS = re.compile(r"\b(?:einsleg\w*|enslig\w*|mindrearig\w*|em|emf|under\s*18(?:\s+ar)?)\b")
+AGE_15_18 = re.compile(r"\b15\s*(?:[-–]|til)\s*18\b")
+AGE_UNDER_15 = re.compile(r"(?:<|\bunder)\s*15\b|\b0\s*-\s*1[45]\b")
+
+
+def minors_part(folded: str, *, minors_named: bool) -> str:
+    """'total', 'minors', 'minors_15_18' or 'minors_under_15' for folded text. An age band alone
+    ("15-18") counts minors only where minors are the subject already (`minors_named`: a table
+    column beside a minors column); in a sentence the minors must be named."""
+    named = minors_named or bool(MINORS_WORDS.search(folded))
+    if not named:
+        return "total"
+    if AGE_15_18.search(folded):
+        return "minors_15_18"
+    if AGE_UNDER_15.search(folded):
+        return "minors_under_15"
+    return "minors" if MINORS_WORDS.search(folded) else "total"

@@ -16,7 +16,16 @@ from datetime import date
 from functools import lru_cache
 
 from scraper.models import KeyFigure, Section, Statement
-from scraper.norsk import NUMBER_PATTERN, fold, parse_number, split_sentences
+from scraper.norsk import (
+    DECISION_WORDS,
+    MINORS_WORDS,
+    NUMBER_PATTERN,
+    SETTLED_WORDS,
+    fold,
+    minors_part,
+    parse_number,
+    split_sentences,
+)
 
 _DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(rf"(?<![\d\w])(?:{NUMBER_PATTERN})(?![\d\w])")
@@ -24,7 +33,6 @@ _YEARISH = re.compile(r"^(?:19|20)\d\d$")
 _RANGE_AFTER = re.compile(r"^\s*(?:[–—-]|til|og)\s*\d")
 _RANGE_BEFORE = re.compile(r"(?:mellom|fra|frå)\s+$")
 _RANGE_END = re.compile(r"\d\s*(?:[-–—]|til|og)\s*$")
-_DECISION = re.compile(r"\bvedt(?:ak|att|eke|ok|e)\w*|\bfatta\w*\s+vedtak")
 _REQUEST = re.compile(
     r"\b(?:oppmod\w*|anmod\w*|ber|bad|ba|bedt|bede|beden|be\s+om|be\s+\w+\s+om|bedne)\b"
 )
@@ -45,10 +53,6 @@ _CHANGE_VERB = re.compile(
 _REFERS_BACK = re.compile(r"^\s*(?:dette|det|desse|disse|dei|de)\b")
 _GENERIC_NOUN = re.compile(r"\b(?:person\w*|plass\w*|bosettingsplass\w*)\b")
 _NOUN_TAIL = re.compile(r"[^,;:()\d]{0,30}")
-_SETTLED = re.compile(r"\b(?:busett|bosatt|busatt|bosatte|busette\s+vi|vart\s+busette)\b")
-_MINORS = re.compile(r"\b(?:einsleg\w*|enslig\w*|mindrearig\w*|under\s+18\s+ar)\b")
-_15_18 = re.compile(r"\b15\s*[-–]\s*18\b")
-_UNDER_15 = re.compile(r"\bunder\s+15\b")
 _MUNICIPALITY_NOUN = re.compile(r"^\s*(?:(?:norske|nye|ulike|andre)\s+)?kommun\w*")
 _REFUGEE_NOUN = re.compile(
     r"^\s*(?:(?:er|blir|vert|skal\s+vere|skal\s+vaere)\s+)?"
@@ -161,7 +165,7 @@ def key_figures_in(
         measure = _sentence_measure(fold(previous))  # "Dette er …": the sentence before's
 
     year = _sentence_year(folded, page_year=page_year, page_date=page_date)
-    minors_sentence = bool(_MINORS.search(folded))
+    minors_sentence = bool(MINORS_WORDS.search(folded))
     subset = bool(_SUBSET.search(folded))
     changes = bool(_CHANGE_VERB.search(folded))
     found: list[KeyFigure] = []
@@ -227,13 +231,13 @@ def _value(printed: str) -> int | None:
 def _sentence_measure(folded: str) -> str | None:
     """decision > request > a forecast of the need (`unknown`) > settled: "IMDi ber …" is a
     request even beside "venta"; "anslaget for kor mange som blir busett" is a forecast."""
-    if _DECISION.search(folded):
+    if DECISION_WORDS.search(folded):
         return "decision"
     if _REQUEST.search(folded):
         return "request"
     if _FORECAST.search(folded):
         return "unknown"
-    if _SETTLED.search(folded):
+    if SETTLED_WORDS.search(folded):
         return "settled"
     return None
 
@@ -274,13 +278,7 @@ def _qualifier(before: str) -> str | None:
 
 
 def _minors_part(text: str) -> str:
-    if not _MINORS.search(text):
-        return "total"
-    if _15_18.search(text):
-        return "minors_15_18"
-    if _UNDER_15.search(text):
-        return "minors_under_15"
-    return "minors"
+    return minors_part(text, minors_named=False)
 
 
 def _unique(figures: Iterable[KeyFigure]) -> list[KeyFigure]:

@@ -336,6 +336,13 @@ def _migration_3_drop_number_index(db: Database) -> None:
 # The series model (migration 4). A revision's figures are its tables' areas (rows) and series
 # (columns); a value row exists only for a printed number, so a blank cell is an area and a series
 # of the same table without a value row: ~360 value rows for the 356-row page instead of 1 424.
+# Each page's latest revision and the latest that has a table: the rule "a broken latest revision
+# never empties an answer" (pipeline.pick_baseline's, in SQL), one GROUP BY over revisions.
+BASE_VIEWS: dict[str, str] = {
+    "latest_revisions": """
+SELECT page_id, max(id) AS latest_id, max(CASE WHEN has_table THEN id END) AS table_id
+FROM revisions GROUP BY page_id""",
+}
 SERIES_VIEWS: dict[str, str] = {
     # One row per cell of every table of every revision, blanks included (value NULL).
     "series_figures": """
@@ -349,16 +356,12 @@ LEFT JOIN figure_values v
   ON v.revision_id = r.id AND v.area = a.position AND v.series = s.position""",
     # The latest revision of each page that has a table; `note` says when the latest has none.
     "current_series_figures": """
-WITH latest AS (
-  SELECT page_id, max(id) AS latest_id, max(CASE WHEN has_table THEN id END) AS table_id
-  FROM revisions GROUP BY page_id
-)
 SELECT p.name AS page, r.id AS revision_id, l.latest_id AS latest_revision_id,
        CASE WHEN l.latest_id != r.id THEN 'latest revision ' || l.latest_id
             || ' has no table; showing revision ' || r.id END AS note,
        r.first_seen, r.updated, a.level, a.name AS area, a.number, a.county,
        s.measure, s.year, s.part, s.header, v.value
-FROM latest l
+FROM latest_revisions l
 JOIN revisions r ON r.id = l.table_id
 JOIN pages p ON p.id = r.page_id
 JOIN areas a ON a.list_id = r.area_list
@@ -401,17 +404,13 @@ LEFT JOIN figure_values v
 WHERE a.level = 'municipality'
 GROUP BY r.id, a.position""",
     "current_figures": """
-WITH latest AS (
-  SELECT page_id, max(id) AS latest_id, max(CASE WHEN has_table THEN id END) AS table_id
-  FROM revisions GROUP BY page_id
-)
 SELECT p.name AS page, r.id AS revision_id, l.latest_id AS latest_revision_id,
        CASE WHEN l.latest_id != r.id THEN 'latest revision ' || l.latest_id
             || ' has no table; showing revision ' || r.id END AS note,
        r.updated, r.first_seen, f.position,
        f.municipality, f.municipality_number, f.county,
        f.requested, f.minors, f.minors_15_18, f.minors_under_15
-FROM latest l
+FROM latest_revisions l
 JOIN revisions r ON r.id = l.table_id
 JOIN pages p ON p.id = r.page_id
 JOIN figures f ON f.revision_id = r.id""",
@@ -548,7 +547,7 @@ def _migration_4_series(db: Database) -> None:
             f"r.totals_{column} FROM revisions r WHERE r.has_totals AND r.totals_{column} IS NOT NULL"
         )
     db.execute("DROP TABLE figures")
-    for name, sql in {**LEGACY_VIEWS, **SERIES_VIEWS}.items():
+    for name, sql in VIEWS.items():
         db.create_view(name, sql.strip())
 
 
@@ -561,7 +560,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The browsing views as they stand (named like the canned queries that read them).
-VIEWS: dict[str, str] = {**LEGACY_VIEWS, **SERIES_VIEWS}
+VIEWS: dict[str, str] = {**BASE_VIEWS, **LEGACY_VIEWS, **SERIES_VIEWS}
 
 
 # --- opening, locking, errors ----------------------------------------------------------------

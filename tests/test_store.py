@@ -214,7 +214,7 @@ def test_store_schema_declares_every_column_type(store: Store, db_path: Path) ->
     assert {name for kind, name in objects if kind == "view"} == {
         "sections", "figures", "current_figures", "municipality_history", "recent_changes",
         "revision_summary", "series_figures", "current_series_figures", "request_vs_decision",
-        "key_figure_history",
+        "key_figure_history", "latest_revisions",
     }  # fmt: skip
     for (table,) in query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'"):
         for _, column, declared, *_ in query(db_path, f"PRAGMA table_info({table})"):
