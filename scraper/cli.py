@@ -318,6 +318,14 @@ def log(state: _State, limit: int, as_json: bool) -> None:
     click.echo(render_log(fetches, revisions, color=_color()), nl=False)
 
 
+def _county_line(query: str, counties: list[tuple[str, str | None, str | None]]) -> str | None:
+    """The county line of a page that `query` names (case- and accent-blind), if any."""
+    from scraper.norsk import fold
+
+    key = fold(query)
+    return next((name for name, _, _ in counties if fold(name) == key), None)
+
+
 def _page_id(state: _State, store: Store, name: str | None = None) -> int:
     """The page read commands look at: the one named, else the config's first page (or the
     store's only one)."""
@@ -448,14 +456,18 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
       imdi-watch history 1818 --json
       imdi-watch history Oslo --page oppmoding
     """
-    from scraper.municipalities import ambiguity_message, match_names, suggest
+    from scraper.municipalities import Candidate, ambiguity_message, match_names, suggest
 
     with _open_store(state, create=False) as store:
         page_id = _page_id(state, store, page_name)
         candidates = match_names(municipality, store.area_names(page_id))
         if len(candidates) > 1:
             raise InputError(ambiguity_message(municipality, candidates))
-        if not candidates:
+        county = _county_line(municipality, store.area_names(page_id, "county"))
+        if not candidates and county is not None:  # a page of county lines (IMDi's 2017 table)
+            found = store.area_history(page_id, (), county=county)
+            candidates = [Candidate((), county, None)]
+        elif not candidates:
             stored = {number for _, number, _ in store.area_names(page_id) if number}
             nearest = [m.label for m in suggest(municipality, among=stored)]
             hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
@@ -463,7 +475,8 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
                 f"no municipality matches {municipality!r} in any stored revision{hint}"
             )
         (candidate,) = candidates
-        found = store.area_history(page_id, candidate.numbers)
+        if county is None or candidate.numbers:
+            found = store.area_history(page_id, candidate.numbers)
     if as_json:
         from scraper.report import history_to_dict
 

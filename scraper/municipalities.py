@@ -304,7 +304,11 @@ def suggest(
     exact = [key] if key in pool else []
     # A name begun is a strong hint ('Fred' → Fredrikstad) that difflib's ratio rates low.
     begun = sorted((k for k in pool if len(key) >= 3 and k.startswith(key) and k != key), key=len)
-    close = difflib.get_close_matches(key, list(pool), n=len(pool), cutoff=_SUGGEST_CUTOFF)
+    close = (
+        difflib.get_close_matches(key, list(pool), n=len(pool), cutoff=_SUGGEST_CUTOFF)
+        if pool
+        else []
+    )
     found: list[Municipality] = []
     for name_key in dict.fromkeys([*exact, *begun, *close]):
         for municipality in pool[name_key]:

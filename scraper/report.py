@@ -831,20 +831,22 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
         ],
     ]
     table: list[list[Line]] = []
+    # A page of county lines (IMDi's 2017 table) has rows named by their county alone.
+    counties = bool(rows) and all(r.municipality is None and r.county for r in rows)
     county = object()
     for row in rows:
-        if row.county != county:
+        if row.county != county and not counties:
             county = row.county
             table.append([[(row.county or "(no county)", "heading")]])
         table.append(
             [
-                [(row.municipality or "(no name)", None)],
+                [((row.county if counties else row.municipality) or "(no name)", None)],
                 [(row.municipality_number or "", None)],
                 *(_cell(v) for v in row.figures().values()),
             ]
         )
     header: list[list[Line]] = [
-        [_heading("municipality"), _heading("number")]
+        [_heading("county" if counties else "municipality"), _heading("number")]
         + [_heading(FIGURE_LABELS[f]) for f in FIGURE_FIELDS]
     ]
     lines.append([])
@@ -857,10 +859,9 @@ def render_history(
 ) -> str:
     """One municipality across revisions, oldest first: a column per series; a figure that
     moved is marked with its delta, a blank stays blank."""
-    numbers = "/".join(municipality.numbers) or "no number"
-    lines: list[Block] = [
-        [(f"{municipality.name} ({numbers}, {municipality.county or 'no county'})", "heading")]
-    ]
+    numbers = "/".join(municipality.numbers)
+    where = f"{numbers}, {municipality.county or 'no county'}" if numbers else "county"
+    lines: list[Block] = [[(f"{municipality.name} ({where})", "heading")]]
     columns: list[Series] = []
     for _, figures in found:
         for figure in figures:

@@ -1340,27 +1340,34 @@ class Store:
         key = fold(county)
         return [row for row in rows if row.county is not None and fold(row.county) == key]
 
-    def area_names(self, page_id: int) -> list[tuple[str, str | None, str | None]]:
-        """Every distinct (name, number, county) of a municipality in a page's history."""
+    def area_names(
+        self, page_id: int, level: str = "municipality"
+    ) -> list[tuple[str, str | None, str | None]]:
+        """Every distinct (name, number, county) of an area of `level` in a page's history."""
         return [
             (name, number, county)
             for name, number, county in self._query(
                 "SELECT DISTINCT a.name, a.number, a.county FROM areas a "
                 "WHERE a.list_id IN (SELECT DISTINCT area_list FROM revisions WHERE page_id = ?) "
-                "AND a.level = 'municipality' AND a.name IS NOT NULL "
+                "AND a.level = ? AND a.name IS NOT NULL "
                 "ORDER BY a.number, a.name",
-                (page_id,),
+                (page_id, level),
             )
         ]
 
     def area_history(
-        self, page_id: int, numbers: Sequence[str]
+        self, page_id: int, numbers: Sequence[str], *, county: str | None = None
     ) -> list[tuple[RevisionRecord, list[Figure]]]:
-        """One municipality (its numbers across the 2024 reform) in every revision of one page
-        that has it, oldest first: each revision with the area's figures in every series."""
-        if not numbers:
+        """One municipality (its numbers across the 2024 reform) — or, with `county`, one county
+        line by its name — in every revision of one page that has it, oldest first: each
+        revision with the area's figures in every series."""
+        if county is not None:
+            where, params = "a.name = ? AND a.level = 'county'", [county]
+        elif numbers:
+            where = f"a.number IN ({', '.join('?' * len(numbers))}) AND a.level = 'municipality'"
+            params = list(numbers)
+        else:
             return []
-        marks = ", ".join("?" * len(numbers))
         with self._transaction(write=False) as conn:
             rows = conn.execute(
                 "SELECT r.id, a.level, a.name, a.number, a.county, s.measure, s.year, "
@@ -1369,9 +1376,9 @@ class Store:
                 "JOIN series s ON s.revision_id = r.id AND s.table_no = a.table_no "
                 "LEFT JOIN figure_values v ON v.revision_id = r.id "
                 "AND v.area = a.position AND v.series = s.position "
-                f"WHERE a.number IN ({marks}) AND a.level = 'municipality' AND r.page_id = ? "
+                f"WHERE {where} AND r.page_id = ? "
                 "ORDER BY r.id, a.position, s.position",
-                (*numbers, page_id),
+                (*params, page_id),
             ).fetchall()
             ids = sorted({row[0] for row in rows})
             revisions = {

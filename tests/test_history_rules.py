@@ -153,3 +153,35 @@ def test_property_live_reparse_and_rebuild_give_identical_changes(
     assert query(rebuilt, "SELECT id, fingerprint FROM revisions ORDER BY id") == query(
         db, "SELECT id, fingerprint FROM revisions ORDER BY id"
     )
+
+
+def test_a_page_of_county_lines_is_shown_and_has_history_by_county(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(URL)
+
+    def cli(*args: str) -> Any:
+        return run_cli("--config", str(config), *args)
+
+    real = FIXTURES / "real" / "2017-03-06-anmodning-og-vedtak.html"
+    changed = tmp_path / "changed.html"
+    changed.write_text(
+        real.read_text("utf-8").replace(
+            "<td>1218 (64)</td><td>345 (12)</td>", "<td>1218 (64)</td><td>380 (14)</td>"
+        ),
+        "utf-8",
+    )
+    assert cli("ingest", str(real), "--fetched-at", "2017-03-06T09:00:00Z").code == 0
+    assert cli("ingest", str(changed), "--fetched-at", "2017-03-13T09:00:00Z").code == 0
+    shown = cli("show")
+    assert shown.code == 0 and "(no name)" not in shown.out and "Hordaland" in shown.out
+    history = json.loads(cli("history", "hordaland", "--json").out)
+    decided = [
+        f["value"]
+        for e in history["revisions"]
+        for f in e["figures"]
+        if (f["measure"], f["year"], f["part"]) == ("decision", 2017, "total")
+    ]
+    assert decided == [345, 380]
+    text = cli("history", "Hordaland").out
+    assert text.splitlines()[0] == "Hordaland (county)" and "380 (+35)" in text
