@@ -663,8 +663,9 @@ def diff(state: _State, old: str | None, new: str | None, fmt: str) -> None:
     changes = diff_pages(old_page, new_page)
     if fmt == "csv":
         from scraper.export import CHANGE_COLUMNS, change_records, render_csv
+        from scraper.report import ordered_changes
 
-        _write_output(render_csv(change_records(changes), CHANGE_COLUMNS), None)
+        _write_output(render_csv(change_records(ordered_changes(changes)), CHANGE_COLUMNS), None)
         return
     _echo_report(
         render_changes(

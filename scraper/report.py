@@ -84,7 +84,7 @@ def render_changes(
         document = {
             "from": _meta(old, old_label) if old is not None else None,
             "to": _meta(new, new_label),
-            "changes": [change.to_dict() for change in changes],
+            "changes": [change.to_dict() for change in ordered_changes(changes)],
         }
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
@@ -288,6 +288,28 @@ def _text_lines(
             else:
                 lines.append([("    ", None), *_word_diff(change.old, change.new)])
     return lines
+
+
+# the sections of the text report, in its order (after the summary line: the date, a broken page)
+TEXT_ORDER = ("page", "rows", "series", "headline", "totals", "warnings", "text")
+
+
+def ordered_changes(changes: Sequence[Change]) -> list[Change]:
+    """The changes in the order the text report shows them, for JSON and CSV: the date and a
+    broken-revision warning (the summary line) first, then section by section."""
+    groups = _group(changes)
+    first = [
+        c
+        for c in changes
+        if c.kind is ChangeKind.UPDATED
+        or (
+            c.kind in (ChangeKind.WARNING_ADDED, ChangeKind.WARNING_REMOVED)
+            and c.field == BROKEN_REVISION
+        )
+    ]
+    ordered = first + [c for name in TEXT_ORDER for c in groups[name]]
+    shown = {id(c) for c in ordered}
+    return ordered + [c for c in changes if id(c) not in shown]  # none, unless a kind is new
 
 
 def _group(changes: Sequence[Change]) -> dict[str, list[Change]]:

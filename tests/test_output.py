@@ -320,3 +320,18 @@ def test_readme_history_json_names_the_keys_history_prints(store: Callable[..., 
         return set()
 
     assert documented == keys(json.loads(store("history", "Bergen", "--json").out))
+
+
+def test_diff_json_and_csv_list_changes_in_the_texts_order(store: Callable[..., object]) -> None:
+    text = store("diff").out
+    changes = json.loads(store("diff", "--json").out)["changes"]
+    rows = list(csv.DictReader(io.StringIO(store("diff", "--format", "csv").out[1:], newline="")))
+    kinds = [c["kind"] for c in changes]
+    assert kinds == [row["kind"] for row in rows]
+    assert kinds.index("figure") < kinds.index("headline") < kinds.index("totals")
+    assert kinds.index("totals") < kinds.index("text")
+    places = list(dict.fromkeys(c["municipality"] for c in changes if c["kind"] == "figure"))
+    assert places == ["Gjerstad", "Kristiansand", "Risør", "Oslo", "Bergen"]
+    assert [text.index(f"    {name} ") for name in places] == sorted(
+        text.index(f"    {name} ") for name in places
+    )

@@ -23,7 +23,7 @@ from scraper.diff import diff_pages
 from scraper.export import CHANGE_COLUMNS, change_records, render_csv
 from scraper.models import Change, ChangeKind, Headline, Page, Row, Section, request_table
 from scraper.parse import parse_page
-from scraper.report import render_changes, summary_line
+from scraper.report import ordered_changes, render_changes, summary_line
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = FIXTURES / "golden"
@@ -69,7 +69,7 @@ def assert_golden(name: str, actual: str) -> None:
 )
 def test_report_revised_matches_golden_file(format: str, suffix: str) -> None:
     if format == "csv":  # the one CSV writer, export's (diff --format csv)
-        changes = diff_pages(load("nn-a"), load("revised"))
+        changes = ordered_changes(diff_pages(load("nn-a"), load("revised")))
         actual = render_csv(change_records(changes), CHANGE_COLUMNS)
     else:
         actual = report("nn-a", "revised", format)
@@ -151,7 +151,9 @@ def test_report_json_has_both_revisions_and_every_change() -> None:
         "label": "r2",
     }
     assert len(data["changes"]) == 20
-    assert data["changes"][12] == {
+    kinds = [c["kind"] for c in data["changes"]]  # in the text's order: date, figures, lead, …
+    assert kinds[:2] == ["updated", "figure"] and kinds[-1] == "text"
+    assert data["changes"][4] == {
         "kind": "figure", "municipality": "Risør", "municipality_number": "4201",
         "county": "Agder", "section": None, "field": "minors", "old": None, "new": 2,
         "delta": None, "level": "municipality",
