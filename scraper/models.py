@@ -348,11 +348,12 @@ class Page:
         )
 
 
-def legacy_rows(
+def main_request(
     tables: Sequence[FigureTable], year: int | None
-) -> tuple[tuple[Row, ...], Totals | None]:
-    """Rows and totals of the request series of `year` (the first table that has them, at
-    municipality level where one does, else county level)."""
+) -> tuple[FigureTable, str, list[int | None]] | None:
+    """The table whose request series of `year` make the legacy rows — at municipality level
+    where one has them, else county level — with that level and, per part (PARTS order), the
+    index of its series (None where the table lacks that part)."""
     for level in ("municipality", "county"):
         for table in tables:
             if not any(a.level == level for a in table.areas):
@@ -362,26 +363,33 @@ def legacy_rows(
                 for i, s in enumerate(table.series)
                 if s.measure == "request" and (s.year == year or year is None or s.year is None)
             }
-            if "total" not in at:
-                continue
-            index = [at.get(part) for part in PARTS]
-            whole = index == list(range(len(table.series)))  # the values are the row as it is
-            rows: list[Row] = []
-            totals: Totals | None = None
-            for area in table.areas:
-                values = (
-                    area.values
-                    if whole
-                    else [area.values[i] if i is not None else None for i in index]
-                )
-                if area.level == "total":
-                    totals = Totals(*values)
-                elif area.level == level == "municipality":
-                    rows.append(Row(area.name, area.county, area.number, *values))
-                elif area.level == level:
-                    rows.append(Row(None, area.name, area.number, *values))
-            return tuple(rows), totals
-    return (), None
+            if "total" in at:
+                return table, level, [at.get(part) for part in PARTS]
+    return None
+
+
+def legacy_rows(
+    tables: Sequence[FigureTable], year: int | None
+) -> tuple[tuple[Row, ...], Totals | None]:
+    """Rows and totals of the request series of `year` (see `main_request`)."""
+    main = main_request(tables, year)
+    if main is None:
+        return (), None
+    table, level, index = main
+    whole = index == list(range(len(table.series)))  # the values are the row as it is
+    rows: list[Row] = []
+    totals: Totals | None = None
+    for area in table.areas:
+        values = (
+            area.values if whole else [area.values[i] if i is not None else None for i in index]
+        )
+        if area.level == "total":
+            totals = Totals(*values)
+        elif area.level == level == "municipality":
+            rows.append(Row(area.name, area.county, area.number, *values))
+        elif area.level == level:
+            rows.append(Row(None, area.name, area.number, *values))
+    return tuple(rows), totals
 
 
 def request_table(

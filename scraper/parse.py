@@ -29,11 +29,9 @@ from scraper.models import (
     KeyFigure,
     Page,
     PageWarning,
-    Row,
     Section,
     Series,
-    Totals,
-    legacy_rows,
+    main_request,
     series_field,
 )
 from scraper.municipalities import choose_structure, county_names, load_register
@@ -161,7 +159,7 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
 
     warnings: list[PageWarning] = edge_warnings
     tables = _bound_tables(_read_tables(raw_tables, year=year, warnings=warnings), warnings)
-    rows, totals = legacy_rows(tables, year)
+    main = main_request(tables, year)
     statements = read_statements(reader.sections)
     key_figures, unexplained = read_key_figures(reader.sections, page_year=year, page_date=updated)
     if _ENDLESS_NUMBER.search(plain_text):
@@ -181,9 +179,7 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
                 {"numbers": unexplained},
             )
         )
-    warnings += _validate(
-        tables=tables, rows=rows, totals=totals, headline=headline, updated=updated
-    )
+    warnings += _validate(tables=tables, main=main, headline=headline, updated=updated)
 
     content_fields: dict[str, Any] = {
         "title": title,
@@ -213,7 +209,6 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
         statements=statements,
         key_figures=key_figures,
     )
-    object.__setattr__(page, "_legacy", (rows, totals))  # worked out above: kept, not redone
     return page
 
 
@@ -1036,8 +1031,7 @@ def _number_areas(table: FigureTable, *, year: int | None, warnings: list[PageWa
 def _validate(
     *,
     tables: list[FigureTable],
-    rows: tuple[Row, ...],
-    totals: Totals | None,
+    main: tuple[FigureTable, str, list[int | None]] | None,
     headline: Headline,
     updated: str | None,
 ) -> list[PageWarning]:
@@ -1048,14 +1042,24 @@ def _validate(
         for table in tables:
             warnings += _check_duplicates(table)
             warnings += _check_sums(table)
-        if totals is None and rows and not any(a.level == "total" for t in tables for a in t.areas):
+    if main is not None:
+        table, level, (at_total, at_minors, at_15_18, at_under_15) = main
+
+        def value(area: Area, at: int | None) -> int | None:
+            return area.values[at] if at is not None else None
+
+        areas = [a for a in table.areas if a.level == level]
+        total = next((a for a in table.areas if a.level == "total"), None)
+        if total is None and areas and not any(a.level == "total" for t in tables for a in t.areas):
             warnings.append(PageWarning("no-totals", "the table has no totals row"))
-        if any(r.municipality is not None or r.municipality_number for r in rows):
+        if level == "municipality":
+            requested = [value(a, at_total) or 0 for a in areas]
+            minors = [value(a, at_minors) or 0 for a in areas]
             implied = {
-                "municipalities": sum(1 for r in rows if (r.requested or 0) > 0),
-                "refugees": sum(r.requested or 0 for r in rows),
-                "minor_municipalities": sum(1 for r in rows if (r.minors or 0) > 0),
-                "minors": sum(r.minors or 0 for r in rows),
+                "municipalities": sum(1 for v in requested if v > 0),
+                "refugees": sum(requested),
+                "minor_municipalities": sum(1 for v in minors if v > 0),
+                "minors": sum(minors),
             }
             for name in HEADLINE_FIELDS:
                 stated = getattr(headline, name)
@@ -1067,20 +1071,23 @@ def _validate(
                             {"field": name, "headline": stated, "table": implied[name]},
                         )
                     )
-        lines: list[Row | Totals] = [*rows, *([totals] if totals else [])]
-        for row in lines:
-            split = (row.minors_15_18, row.minors_under_15)
-            if row.minors is None or split == (None, None):
-                continue
-            if row.minors != (split[0] or 0) + (split[1] or 0):
-                where = getattr(row, "municipality", None) or "totals"
-                warnings.append(
-                    PageWarning(
-                        "minors-split-mismatch",
-                        f"{where}: minors {row.minors} ≠ 15–18 {split[0]} + under 15 {split[1]}",
-                        {"municipality": where, "minors": row.minors},
-                    )
+        if at_minors is not None and (at_15_18 is not None or at_under_15 is not None):
+            for area in [*areas, *([total] if total else [])]:
+                whole, split = (
+                    value(area, at_minors),
+                    (value(area, at_15_18), value(area, at_under_15)),
                 )
+                if whole is None or split == (None, None):
+                    continue
+                if whole != (split[0] or 0) + (split[1] or 0):
+                    where = (area.name if area.level != "total" else None) or "totals"
+                    warnings.append(
+                        PageWarning(
+                            "minors-split-mismatch",
+                            f"{where}: minors {whole} ≠ 15–18 {split[0]} + under 15 {split[1]}",
+                            {"municipality": where, "minors": whole},
+                        )
+                    )
     if updated is None:
         warnings.append(PageWarning("no-updated-date", 'no "Sist oppdatert" date on the page'))
     return warnings
