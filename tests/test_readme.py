@@ -108,9 +108,10 @@ def archive(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
         yield server
 
 
-def user_env() -> dict[str, str]:
+def user_env(cwd: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
     env["IMDI_WATCH_ARCHIVE_URL"] = os.environ["IMDI_WATCH_TEST_ARCHIVE"]
+    env["TMPDIR"] = str(cwd)  # `demo` without --keep makes its folder here, not in /tmp
     return env
 
 
@@ -124,7 +125,7 @@ def run_as_printed(line: str, cwd: Path) -> tuple[int, str, str]:
         elif "serve" in words:
             words += ["--port", "0"]
         process = subprocess.Popen(
-            words, cwd=cwd, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            words, cwd=cwd, env=user_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
         assert process.stderr is not None
@@ -136,7 +137,7 @@ def run_as_printed(line: str, cwd: Path) -> tuple[int, str, str]:
         return (0 if started else process.returncode or 1), out, first + err
     done = subprocess.run(
         ["sh", "-c", f"set -e\n{command}"],
-        cwd=cwd, env=user_env(), capture_output=True, text=True, timeout=300,
+        cwd=cwd, env=user_env(cwd), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     return done.returncode, done.stdout, done.stderr
 
