@@ -107,12 +107,41 @@ ORDER BY municipality_number, municipality, revision_id""",
         ),
         "params": ["county", "revision_id"],
         "sql": """SELECT revision_id, updated, previous_updated, seen, kind, county,
-       municipality, municipality_number, field,
+       municipality, municipality_number, measure, year, part, field,
        json_extract(old, '$') AS old, json_extract(new, '$') AS new, delta, section
 FROM recent_changes
 WHERE (:county = '' OR fold(county) = fold(:county))
   AND (:revision_id = '' OR revision_id = CAST(:revision_id AS INTEGER))
 ORDER BY revision_id DESC, position""",
+    },
+    "current_series": {
+        "title": "Current figures per series",
+        "description": (
+            "Every figure of the latest revision that has a table, one row per area and series "
+            "(request, decision, settled …, by year and part); blank cells stay blank. "
+            "note says when the latest revision had no table. Both filters are optional: "
+            "measure (request, decision, settled, unknown) and county."
+        ),
+        "params": ["measure", "county"],
+        "sql": """SELECT page, revision_id, note, level, area, number, county, measure, year, part,
+       header, value
+FROM current_series_figures
+WHERE (:measure = '' OR measure = :measure)
+  AND (:county = '' OR fold(county) = fold(:county) OR fold(area) = fold(:county))
+ORDER BY page, level, county, area, measure, year, part""",
+    },
+    "request_vs_decision": {
+        "title": "Request and decision",
+        "description": (
+            "Where a page has both, the request beside the decision for each area of the "
+            "latest revision, with the gap (request − decision). A blank decision is no "
+            "decision yet; 0 is a no."
+        ),
+        "params": [],
+        "sql": """SELECT page, revision_id, level, area, number, county, year, part, request,
+       decision, gap
+FROM request_vs_decision
+ORDER BY page, level, county, area, year, part""",
     },
     "revisions": {
         "title": "Revisions",

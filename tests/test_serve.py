@@ -109,8 +109,9 @@ def test_serve_recent_changes_carry_the_revision_dates(datasette: Any) -> None:
         {
             "revision_id": 2, "updated": "2021-11-19", "previous_updated": "2021-11-12",
             "seen": "2021-11-19T09:00:00.000Z", "kind": "figure", "county": "Vestland",
-            "municipality": "Bergen", "municipality_number": "4601", "field": "requested",
-            "old": 182, "new": 192, "delta": 10, "section": None,
+            "municipality": "Bergen", "municipality_number": "4601", "measure": "request",
+            "year": 2022, "part": "total", "field": "requested", "old": 182, "new": 192,
+            "delta": 10, "section": None,
         }
     ]  # fmt: skip
     risor = [r for r in found if r["municipality"] == "Risør" and r["field"] == "minors"]
@@ -119,6 +120,16 @@ def test_serve_recent_changes_carry_the_revision_dates(datasette: Any) -> None:
     assert [r["municipality"] for r in vestland] == ["Bergen"]
     assert rows(datasette, f"/{DB}/recent_changes?revision_id=1") == []
     assert len(rows(datasette, f"/{DB}/recent_changes?revision_id=2")) == 20
+
+
+def test_serve_current_series_keeps_blank_apart_from_zero(datasette: Any) -> None:
+    found = rows(datasette, f"/{DB}/current_series?measure=request&county=agder")
+    risor = {r["part"]: r["value"] for r in found if r["area"] == "Risør"}
+    assert risor == {"total": 13, "minors": 2, "minors_15_18": 2, "minors_under_15": 0}
+    gjerstad = {r["part"]: r["value"] for r in found if r["area"] == "Gjerstad"}
+    assert gjerstad["total"] == 10 and gjerstad["minors"] is None
+    assert {r["revision_id"] for r in found} == {2} and {r["note"] for r in found} == {None}
+    assert rows(datasette, f"/{DB}/request_vs_decision") == []  # this page has no decision
 
 
 def test_serve_revisions_list_the_sist_oppdatert_dates(datasette: Any) -> None:
@@ -161,9 +172,11 @@ def test_serve_views_hold_the_same_rows(datasette: Any) -> None:
 def test_serve_each_canned_query_reads_its_view() -> None:
     assert set(CANNED_QUERIES) == {
         "current_figures", "municipality_history", "recent_changes", "revisions",
+        "current_series", "request_vs_decision",
     }  # fmt: skip
+    views = {"revisions": "revision_summary", "current_series": "current_series_figures"}
     for name, query in CANNED_QUERIES.items():
-        view = "revision_summary" if name == "revisions" else name
+        view = views.get(name, name)
         assert view in VIEWS
         assert re.search(rf"\bFROM {view}\b", query["sql"]), name
         assert query["title"] and query["description"]
