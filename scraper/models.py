@@ -479,6 +479,16 @@ class RevisionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RevisionStamp:
+    """A revision named by its id and dates, as history lists it."""
+
+    id: int
+    first_seen: str
+    last_seen: str
+    updated: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FetchRecord:
     """One check, whatever its outcome; `revision_id` is the revision it saw (None on error)."""
 

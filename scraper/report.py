@@ -880,22 +880,27 @@ def render_history(
     municipality: Any, found: Sequence[tuple[Any, Sequence[Figure]]], *, color: bool = False
 ) -> str:
     """One municipality across revisions, oldest first: a column per series; a figure that
-    moved is marked with its delta, a blank stays blank."""
+    moved is marked with its delta, a blank stays blank. A revision in which none of this
+    municipality's figures moved (another's did) is left out and counted under the table."""
     numbers = "/".join(municipality.numbers)
     where = f"{numbers}, {municipality.county or 'no county'}" if numbers else "county"
     lines: list[Block] = [[(f"{municipality.name} ({where})", "heading")]]
-    columns: list[Series] = []
+    seen: dict[tuple[str, int | None, str], Series] = {}
     for _, figures in found:
         for figure in figures:
-            if all(figure.series.key != c.key for c in columns):
-                columns.append(figure.series)
+            seen.setdefault(figure.series.key, figure.series)
+    columns = list(seen.values())
     table: list[list[Line]] = [
         [_heading("revision"), _heading("first seen"), _heading("updated")]
         + [_heading(_series_heading(c)) for c in columns]
     ]
     previous: dict[tuple[str, int | None, str], int | None] | None = None
+    same = 0
     for revision, figures in found:
         values = {f.series.key: f.value for f in figures}
+        if values == previous:
+            same += 1
+            continue
         cells: list[Line] = [
             [(str(revision.id), None)],
             [(revision.first_seen[:10], None)],
@@ -912,6 +917,10 @@ def render_history(
         table.append(cells)
         previous = values
     lines.append(Grid(table, "lll" + "r" * len(columns)))
+    if same:
+        lines.append(
+            [(f"{_plural(same, 'more revision', 'more revisions')} without a change here", None)]
+        )
     return _render_blocks(lines, color=color)
 
 

@@ -188,3 +188,21 @@ def test_a_page_of_county_lines_is_shown_and_has_history_by_county(
     assert decided == [345, 380]
     text = cli("history", "Hordaland").out
     assert text.splitlines()[0] == "Hordaland (county)" and "380 (+35)" in text
+
+
+def test_history_text_leaves_out_revisions_where_the_municipality_did_not_move(
+    write_config: Callable[..., Path],
+) -> None:
+    config = write_config(URL)
+
+    def cli(*args: str) -> Any:
+        return run_cli("--config", str(config), *args)
+
+    ingest(cli, "nn-a", "revised", "nn-a")  # Bergen 182 → 192 → 182; Vinje never moves
+    vinje = cli("history", "Vinje").out.splitlines()
+    assert [line.split()[0] for line in vinje[2:-1]] == ["1"]
+    assert vinje[-1] == "2 more revisions without a change here"
+    bergen = cli("history", "Bergen").out.splitlines()
+    assert [line.split()[0] for line in bergen[2:]] == ["1", "2", "3"]
+    full = json.loads(cli("history", "Vinje", "--json").out)
+    assert [e["revision"] for e in full["revisions"]] == [1, 2, 3]  # JSON keeps every revision
