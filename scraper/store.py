@@ -1404,11 +1404,16 @@ class Store:
                 (*params, page_id),
             ).fetchall()
         history: dict[int, tuple[RevisionStamp, list[Figure]]] = {}
+        columns: dict[tuple[Any, ...], Series] = {}  # a series is one object however often seen
         for rid, first_seen, last_seen, updated, level, name, number, county, *rest in rows:
             measure, year, part, header, value = rest
             if rid not in history:
                 history[rid] = (RevisionStamp(rid, first_seen, last_seen, updated), [])
-            series = Series(measure, year, part, header or "")
+            series = columns.get((measure, year, part, header))
+            if series is None:
+                series = columns[(measure, year, part, header)] = Series(
+                    measure, year, part, header or ""
+                )
             history[rid][1].append(Figure(level, name, number, county, series, value))
         return list(history.values())
 
