@@ -456,13 +456,13 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
       imdi-watch history 1818 --json
       imdi-watch history Oslo --page oppmoding
     """
-    from scraper.municipalities import Candidate, ambiguity_message, match_names, suggest
+    from scraper.municipalities import Candidate, describe_ambiguity, match_names, suggest
 
     with _open_store(state, create=False) as store:
         page_id = _page_id(state, store, page_name)
         candidates = match_names(municipality, store.area_names(page_id))
         if len(candidates) > 1:
-            raise InputError(ambiguity_message(municipality, candidates))
+            raise InputError(describe_ambiguity(municipality, candidates))
         county = _county_line(municipality, store.area_names(page_id, "county"))
         if not candidates and county is not None:  # a page of county lines (IMDi's 2017 table)
             found = store.area_history(page_id, (), county=county)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from scraper.norsk import fold, fold_loosely, normalize_space
 
@@ -278,8 +278,14 @@ def resolve(
     return []
 
 
-def describe_ambiguity(query: str, candidates: Sequence[Municipality]) -> str:
-    """'Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number'."""
+class Labelled(Protocol):
+    @property
+    def label(self) -> str: ...
+
+
+def describe_ambiguity(query: str, candidates: Sequence[Labelled]) -> str:
+    """'Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number'
+    (for register municipalities and for the candidates a page's history holds alike)."""
     labels = list(dict.fromkeys(m.label for m in candidates))
     listed = " or ".join(filter(None, [", ".join(labels[:-1]), *labels[-1:]]))
     return f"{normalize_space(query)} is {listed}: give the number"
@@ -469,13 +475,13 @@ class Candidate:
     name: str
     county: str | None
 
-    def describe(self) -> str:
-        """'1515 Herøy (Møre og Romsdal)', '3040 Nesbyen (Viken)': the official name."""
+    @property
+    def label(self) -> str:
+        """'1515 Herøy (Møre og Romsdal)', '3040 Nesbyen (Viken)': as `Municipality.label`,
+        with SSB's official name for the newest number."""
         number = self.numbers[-1] if self.numbers else "no number"
-        official = official_name(number) or self.name
-        if _QUALIFIER.search(official) or not self.county:
-            return f"{number} {official}"
-        return f"{number} {official} ({self.county})"
+        name = _QUALIFIER.sub("", official_name(number) or self.name)
+        return f"{number} {name} ({self.county})" if self.county else f"{number} {name}"
 
 
 def official_name(number: str) -> str | None:
@@ -527,10 +533,3 @@ def match_names(query: str, known: Iterable[tuple[str, str | None, str | None]])
                   max(group, key=lambda m: m[1] or "")[2])
         for numbers, group in groups
     ]  # fmt: skip
-
-
-def ambiguity_message(query: str, candidates: list[Candidate]) -> str:
-    """'Herøy is 1515 Herøy (Møre og Romsdal) or 1818 Herøy (Nordland): give the number'."""
-    described = [c.describe() for c in candidates]
-    listed = ", ".join(described[:-1]) + f" or {described[-1]}"
-    return f"{query} is {listed}: give the number"
