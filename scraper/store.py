@@ -453,13 +453,7 @@ FROM changes c
 JOIN revisions r ON r.id = c.revision_id
 JOIN pages p ON p.id = r.page_id
 LEFT JOIN revisions prev ON prev.id = c.previous_revision_id""",
-    "revision_summary": """
-SELECT p.name AS page, r.id AS revision_id, r.first_seen, r.last_seen, r.updated, r.year,
-       r.title, r.language, r.row_count, r.totals_requested, r.totals_minors,
-       r.headline_municipalities, r.headline_refugees,
-       (SELECT count(*) FROM changes c WHERE c.revision_id = r.id) AS changes,
-       r.warnings, r.snapshot, r.fingerprint
-FROM revisions r JOIN pages p ON p.id = r.page_id""",
+    "revision_summary": _VIEWS_2["revision_summary"],  # unchanged since migration 2
 }
 
 
