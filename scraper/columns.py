@@ -14,10 +14,9 @@ from scraper.models import Series
 from scraper.norsk import (
     AGE_15_18,
     AGE_UNDER_15,
-    DECISION_WORDS,
     MINORS_WORDS,
-    SETTLED_WORDS,
     fold,
+    measure_of,
     minors_part,
 )
 
@@ -77,7 +76,9 @@ def classify_columns(headers: list[str], *, page_year: int | None) -> list[Colum
         year_match = _YEAR.search(key)
         year = int(year_match.group(1)) if year_match else None
         paired = bool(_PAIRED.search(key) and MINORS_WORDS.search(key))
-        read.append((header, area, _measure(key), year, _part(key), paired))
+        read.append(
+            (header, area, measure_of(key, request_words=_REQUEST), year, _part(key), paired)
+        )
     totals = [
         (index, measure, year)
         for index, (_, area, measure, year, part, _) in enumerate(read)
@@ -104,16 +105,6 @@ def classify_columns(headers: list[str], *, page_year: int | None) -> list[Colum
         else:
             columns.append(Column(index, header, series=(Series(measure, year, part, header),)))
     return columns
-
-
-def _measure(key: str) -> str | None:
-    if DECISION_WORDS.search(key):
-        return "decision"
-    if _REQUEST.search(key):
-        return "request"
-    if SETTLED_WORDS.search(key):
-        return "settled"
-    return None
 
 
 def _part(key: str) -> str:

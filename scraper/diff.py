@@ -19,14 +19,12 @@ from scraper.models import (
     PARTS,
     Change,
     ChangeKind,
-    Headline,
     KeyFigure,
     Page,
     PageWarning,
     Row,
     Section,
     Series,
-    request_table,
     series_field,
 )
 from scraper.municipalities import numbers_2020_to_2024
@@ -318,16 +316,6 @@ def diff_figures(old: Page, new: Page) -> list[Change]:
     return changes + [change for _, change in keyed]
 
 
-def diff_rows(old_rows: Sequence[Row], new_rows: Sequence[Row]) -> list[Change]:
-    """Figure, renamed, row-added and row-removed changes between two lists of legacy rows
-    (the request series of one year), sorted by county, municipality, field."""
-
-    def page(rows: Sequence[Row]) -> Page:
-        return Page(None, None, None, None, Headline(), (), (), "", tables=(request_table(rows),))
-
-    return diff_figures(page(old_rows), page(new_rows))
-
-
 def _series_change(kind: ChangeKind, page: Page, series: Series) -> Change:
     values = [f.value for f in page.figures() if f.series.key == series.key and f.level != "total"]
     summary = {
@@ -538,7 +526,7 @@ def _unique(warnings: Iterable[PageWarning]) -> list[PageWarning]:
 def apply_changes(rows_old: Sequence[Row], changes: Iterable[Change]) -> list[Row]:
     """Old rows with row changes applied: kept rows in old order, then added rows.
 
-    The inverse of `diff_rows` for figures and names: `apply_changes(a.rows, diff_pages(a, b))`
+    The inverse of `diff_figures` for the legacy rows (figures and names): `apply_changes(a.rows, diff_pages(a, b))`
     has b's figures. Rows are found as `match_rows` matches them (number, reform mapping, name
     and county); a change on a nameless row applies to the first nameless row of its county.
     """

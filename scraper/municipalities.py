@@ -460,7 +460,7 @@ def numbers_2020_to_2024() -> dict[str, tuple[str, ...]]:
 @lru_cache(maxsize=1)
 def county_names() -> dict[str, str]:
     """Folded county name → county name, for every county of every era since 1972."""
-    names = {fold(r["fylke"]): r["fylke"] for r in _read_csv("fylke-historikk.csv")}
+    names = {fold(name): name for _, name, _, _ in _county_rows()}
     for register in (load_register(STRUCTURE_2020), load_register(STRUCTURE_2024)):
         names.update({fold(county): county for county in register.counties})
     return names

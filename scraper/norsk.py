@@ -221,6 +221,24 @@ AGE_15_18 = re.compile(r"\b15\s*(?:[-–]|til)\s*18\b")
 AGE_UNDER_15 = re.compile(r"(?:<|\bunder)\s*15\b|\b0\s*-\s*1[45]\b")
 
 
+def measure_of(
+    folded: str, *, request_words: re.Pattern[str], forecast_words: re.Pattern[str] | None = None
+) -> str | None:
+    """What a header or sentence counts, in one order of precedence: a decision before a request
+    ("anmodning og vedtak": the decision), a request before a forecast of the need (`unknown`:
+    "IMDi ber …" beside "venta"), a forecast before what was settled ("anslaget for kor mange som
+    blir busett"). Each caller names its own request words (header nouns, sentence verbs)."""
+    if DECISION_WORDS.search(folded):
+        return "decision"
+    if request_words.search(folded):
+        return "request"
+    if forecast_words is not None and forecast_words.search(folded):
+        return "unknown"
+    if SETTLED_WORDS.search(folded):
+        return "settled"
+    return None
+
+
 def minors_part(folded: str, *, minors_named: bool) -> str:
     """'total', 'minors', 'minors_15_18' or 'minors_under_15' for folded text. An age band alone
     ("15-18") counts minors only where minors are the subject already (`minors_named`: a table

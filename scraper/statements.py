@@ -17,11 +17,10 @@ from functools import lru_cache
 
 from scraper.models import KeyFigure, Section, Statement
 from scraper.norsk import (
-    DECISION_WORDS,
     MINORS_WORDS,
     NUMBER_PATTERN,
-    SETTLED_WORDS,
     fold,
+    measure_of,
     minors_part,
     parse_number,
     split_sentences,
@@ -203,7 +202,9 @@ def key_figures_in(
             rest = after[noun.end() :]
             if subset or _RESTRICTED.match(rest):
                 continue  # a share of something: a statement, not a key figure
-            part = _minors_part(noun.group(0) + _NOUN_TAIL.match(rest).group(0))  # type: ignore[union-attr]
+            tail = _NOUN_TAIL.match(rest)
+            phrase = noun.group(0) + (tail.group(0) if tail else "")
+            part = minors_part(phrase, minors_named=False)
             if part == "total" and minors_sentence and _GENERIC_NOUN.search(noun.group(0)):
                 part = "minors"  # "einslege mindreårige … frå 110 til 72 personar"
             if part == "total":
@@ -229,17 +230,7 @@ def _value(printed: str) -> int | None:
 
 
 def _sentence_measure(folded: str) -> str | None:
-    """decision > request > a forecast of the need (`unknown`) > settled: "IMDi ber …" is a
-    request even beside "venta"; "anslaget for kor mange som blir busett" is a forecast."""
-    if DECISION_WORDS.search(folded):
-        return "decision"
-    if _REQUEST.search(folded):
-        return "request"
-    if _FORECAST.search(folded):
-        return "unknown"
-    if SETTLED_WORDS.search(folded):
-        return "settled"
-    return None
+    return measure_of(folded, request_words=_REQUEST, forecast_words=_FORECAST)
 
 
 def _sentence_year(folded: str, *, page_year: int | None, page_date: str | None) -> int | None:
@@ -275,10 +266,6 @@ def _qualifier(before: str) -> str | None:
     if _AT_MOST.search(before):
         return "at-most"
     return None
-
-
-def _minors_part(text: str) -> str:
-    return minors_part(text, minors_named=False)
 
 
 def _unique(figures: Iterable[KeyFigure]) -> list[KeyFigure]:

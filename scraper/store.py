@@ -1502,10 +1502,6 @@ def _check_sha(sha: str) -> str:
     return sha
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _fetch_values(
     fetch: FetchResult | None, *, status: int | None = None, attempts: int | None = None
 ) -> _FetchValues:
