@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -87,6 +88,16 @@ _CELL_TAG_IDS = frozenset(
     cell.tag_id
     for cell in LexborHTMLParser("<table><tr><th></th><td></td></tr></table>").css("td,th")
 )
+_TABLE_TAG_IDS = {
+    node.tag: node.tag_id
+    for node in LexborHTMLParser(
+        "<table><caption></caption><colgroup><col></colgroup><thead><tr><th></th></tr></thead>"
+        "<tbody><tr><td></td></tr></tbody><tfoot></tfoot></table>"
+    ).css_first("table").traverse()
+}
+_TR_ID, _TH_ID, _THEAD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["thead"]
+_SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("table", "thead", "tbody", "tfoot"))
+_EMPTY_TABLE_PARTS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("caption", "colgroup", "col"))
 _TEXT_TAG_ID = next(LexborHTMLParser("<p>x</p>").css("p")[0].iter(include_text=True)).tag_id
 _SKIP_IN_TEXT = frozenset({"table", "h1"})
 _LOOKS_LIKE_HTML = re.compile(
@@ -106,6 +117,7 @@ _YEAR = re.compile(r"\b(20\d\d)\b")
 _ENDLESS_NUMBER = re.compile(r"\d{41}")
 _PLAIN_PAIR = re.compile(r"(\d{1,9}) \((\d{1,9})\)\Z", re.ASCII)
 _NAME_MARKS = "*†‡¹²³⁴⁵⁶⁷⁸⁹⁰"  # a footnote marker after a name ("Voss*") is not part of it
+_MARKED_LABEL = re.compile(f"[{re.escape(_NAME_MARKS)}\x00]")  # \x00: _NOTE, defined below
 _TOTALS_LABELS = frozenset({
     "sum", "totalt", "total", "i alt", "til saman", "til sammen", "samla", "samlet",
     "hele landet", "heile landet", "landet", "norge", "noreg", "totalt for landet", "sum landet",
@@ -146,7 +158,9 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
                 {"max_depth": MAX_DEPTH},
             )
         )
-    raw_tables = _read_raw_tables(content)
+    raw_tables = _read_raw_tables(
+        content, spans_possible=content.css_first("[colspan],[rowspan]") is not None
+    )
     plain_text = " ".join(p for s in reader.sections for p in s.paragraphs)
     headers = [h for raw in raw_tables for h in raw.headers]
     language = detect_language(
@@ -666,7 +680,7 @@ def _span(cell: LexborNode, attribute: str) -> int:
         return 1
 
 
-def _read_raw_tables(content: LexborNode) -> list[_RawTable]:
+def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> list[_RawTable]:
     """Every table of the article with the heading (or caption) it stands under."""
     tables: list[_RawTable] = []
     heading: str | None = None
@@ -677,90 +691,127 @@ def _read_raw_tables(content: LexborNode) -> list[_RawTable]:
         if _inside_boilerplate(node) or len(node.css("table")) > 1:  # css() includes the node
             continue
         caption = node.css_first("caption")
-        raw = _raw_table(node, caption=normalize_space(caption.text()) if caption else None)
+        raw = _raw_table(
+            node,
+            caption=normalize_space(caption.text()) if caption else None,
+            spans_possible=spans_possible,
+        )
         if raw is not None:
             raw.heading = raw.heading or heading
             tables.append(raw)
     return tables
 
 
-def _raw_table(table: LexborNode, *, caption: str | None) -> _RawTable | None:
-    grid = _grid(table)
-    if not grid:
+def _raw_table(
+    table: LexborNode, *, caption: str | None, spans_possible: bool = True
+) -> _RawTable | None:
+    grid = _grid(table, spans_possible=spans_possible)
+    texts_grid = grid.texts
+    if not texts_grid:
         return None
-    width = max(len(row) for row in grid)
-    # The header: the <thead> rows, else the leading rows in which no cell after the first is a
-    # number (a header may be split over two rows).
+    width = max(len(row) for row in texts_grid)
     # The header: the <thead> rows, else the leading rows of <th> cells or of column words
-    # ("Kommune", "Fylke") without figures, else the leading rows without figures.
-    header_rows = len(table.css("thead tr"))
+    # ("Kommune", "Fylke") without figures, else the leading rows without figures (a header
+    # may be split over two rows).
+    header_rows = grid.thead_rows
     if not header_rows:
-        for tr, texts in zip(table.css("tr")[:4], grid, strict=False):
-            cells = [c for c in tr.iter() if c.tag_id in _CELL_TAG_IDS]
-            all_th = bool(cells) and all(c.tag == "th" for c in cells)
+        for all_th, texts in zip(grid.th_rows[:4], texts_grid, strict=False):
             worded = any(area_column(text) for text in texts) and not _has_figures(texts)
-            if not (all_th or worded) or header_rows >= len(grid) - 1:
+            if not (all_th or worded) or header_rows >= len(texts_grid) - 1:
                 break
             header_rows += 1
     if not header_rows:
-        while header_rows < min(4, len(grid) - 1) and not _has_figures(grid[header_rows]):
+        while header_rows < min(4, len(texts_grid) - 1) and not _has_figures(
+            texts_grid[header_rows]
+        ):
             header_rows += 1
     if header_rows == 0:
         return None
     headers: list[str] = []
     for index in range(width):
         words: list[str] = []
-        for row in grid[:header_rows]:
+        for row in texts_grid[:header_rows]:
             text = row[index] if index < len(row) else ""
             if text and text not in words:
                 words.append(text.partition(_NOTE)[0])
         headers.append(" ".join(w for w in words if w))
-    rows = [(position, texts) for position, texts in enumerate(grid[header_rows:], start=1)]
+    rows = list(enumerate(texts_grid[header_rows:], start=1))
     return _RawTable(headers=headers, rows=rows, heading=caption)
 
 
-def _grid(table: LexborNode) -> list[list[str]]:
+@dataclass
+class _Grid:
+    """A table's cell texts row by row, which rows are all <th>, how many rows <thead> holds."""
+
+    texts: list[list[str]]
+    th_rows: list[bool]
+    thead_rows: int
+
+
+def _grid(table: LexborNode, *, spans_possible: bool = True) -> _Grid:
     """The table's cell texts row by row, colspan and rowspan spread over the cells they cover.
 
-    A table whose cells hold text alone (no element inside a cell, no invisible character, no
-    footnote marker: all of IMDi's so far) is read by one C call a cell; any other cell goes
-    through `read_cell_text`."""
-    rows = table.css("tr")
-    simple = table.css_first("td *, th *, [colspan], [rowspan]") is None
-    spans = not simple and table.css_first("[colspan],[rowspan]") is not None
-    if simple:
+    A table of rows of cells that hold text alone (no element inside a cell, no span: all of
+    IMDi's so far) is read in one walk and one C call a cell; any other table through
+    `read_cell_text` cell by cell. `spans_possible` False (no cell of the page spans) spares a
+    query per table."""
+    cell_rows = _plain_rows(table)
+    if cell_rows is not None and not (
+        spans_possible and table.css_first("[colspan],[rowspan]") is not None
+    ):
+        rows, th_rows, thead_rows = cell_rows
         # str.split() splits on every Unicode space, NBSP included: normalize_space, in C.
-        grid = [
-            [
-                " ".join((c.text_lexbor() or "").split())
-                for c in tr.iter()
-                if c.tag_id in _CELL_TAG_IDS
-            ]
-            for tr in rows
-        ]
-        joined = "".join("".join(texts) for texts in grid)
-        if not _NEEDS_CLEANING.search(joined):
-            return grid
-    grid = []
+        texts = [[" ".join((c.text_lexbor() or "").split()) for c in row] for row in rows]
+        if _NEEDS_CLEANING.search("".join(["".join(row) for row in texts])):
+            texts = [[_cell_text(c) for c in row] for row in rows]
+        return _Grid(texts, th_rows, thead_rows)
+    trs = table.css("tr")
+    texts = []
+    th_rows = []
     carried: dict[int, tuple[int, str]] = {}  # column → (rows still covered, text)
-    for tr in rows:
-        if not spans:
-            grid.append([_cell_text(c) for c in tr.iter() if c.tag_id in _CELL_TAG_IDS])
-            continue
-        texts: list[str] = []
-        for cell in (c for c in tr.iter() if c.tag_id in _CELL_TAG_IDS):
-            while len(texts) in carried:
-                texts.append(_take_carried(carried, len(texts)))
+    for tr in trs:
+        cells = [c for c in tr.iter() if c.tag_id in _CELL_TAG_IDS]
+        th_rows.append(bool(cells) and all(c.tag_id == _TH_ID for c in cells))
+        row: list[str] = []
+        for cell in cells:
+            while len(row) in carried:
+                row.append(_take_carried(carried, len(row)))
             text = _cell_text(cell)
             rowspan = _span(cell, "rowspan")
             for _ in range(_span(cell, "colspan")):
                 if rowspan > 1:
-                    carried[len(texts)] = (rowspan - 1, text)
-                texts.append(text)
-        while len(texts) in carried:
-            texts.append(_take_carried(carried, len(texts)))
-        grid.append(texts)
-    return grid
+                    carried[len(row)] = (rowspan - 1, text)
+                row.append(text)
+        while len(row) in carried:
+            row.append(_take_carried(carried, len(row)))
+        texts.append(row)
+    return _Grid(texts, th_rows, len(table.css("thead tr")))
+
+
+def _plain_rows(
+    table: LexborNode,
+) -> tuple[list[list[LexborNode]], list[bool], int] | None:
+    """The cells of a table made of table parts alone, row by row, with which rows are all
+    <th> and how many rows its <thead> holds; None when anything else (an element inside a
+    cell, a comment, a nested table) is in it."""
+    rows: list[list[LexborNode]] = []
+    thead_rows = 0
+    in_thead = False
+    row: list[LexborNode] = []
+    for node in table.traverse():
+        tag_id = node.tag_id
+        if tag_id in _CELL_TAG_IDS:
+            row.append(node)
+        elif tag_id == _TR_ID:
+            row = []
+            rows.append(row)
+            thead_rows += in_thead
+        elif tag_id in _SECTION_IDS:
+            in_thead = tag_id == _THEAD_ID
+        elif tag_id not in _EMPTY_TABLE_PARTS:
+            return None
+    th_rows = [bool(r) and all(c.tag_id == _TH_ID for c in r) for r in rows[:4]]
+    return rows, th_rows, thead_rows
 
 
 def _take_carried(carried: dict[int, tuple[int, str]], column: int) -> str:
@@ -863,24 +914,30 @@ def _read_areas(
 ) -> None:
     columns = build.columns
     at = {c.area: c.index for c in columns if c.area}
-    name_at = at.get("municipality") if build.level == "municipality" else at.get("county")
-    county_at = at.get("county") if build.level == "municipality" else None
-    number_at = at.get("municipality_number") if build.level == "municipality" else None
-    if number_at is None and build.level == "county":
-        number_at = at.get("county_number")
+    municipal = build.level == "municipality"
+    name_at = at.get("municipality") if municipal else at.get("county")
+    county_at = at.get("county") if municipal else None
+    number_at = at.get("municipality_number") if municipal else at.get("county_number")
     series_columns = [c for c in columns if c.series]
     plain_at = (
         [c.index for c in series_columns] if not any(c.paired for c in series_columns) else []
     )
-    last_at = max(plain_at, default=-1)
-    rows = [(position, texts) for position, texts in raw.rows if "".join(texts)]
+    # Every row as wide as the widest column read: a missing cell reads as a blank one.
+    width = 1 + max([c.index for c in columns], default=0)
+    rows = [
+        (position, texts if len(texts) >= width else texts + [""] * (width - len(texts)))
+        for position, texts in raw.rows
+        if "".join(texts)
+    ]
+    names = _labels(rows, name_at)
+    counties = _labels(rows, county_at)
+    numbers = _labels(rows, number_at)
     level, areas, last_row = build.level, build.areas, len(rows)
-    municipal = level == "municipality"
-    for order, (position, texts) in enumerate(rows, start=1):
-        width = len(texts)
-        name = _label(texts, name_at, width)
-        county = _label(texts, county_at, width) if county_at is not None else None
-        number = _label(texts, number_at, width) if number_at is not None else None
+    plain_values = _PLAIN_VALUES.__getitem__
+    take = itemgetter(*plain_at) if len(plain_at) > 1 else None
+    for order, ((position, texts), name, county, number) in enumerate(
+        zip(rows, names, counties, numbers, strict=True), start=1
+    ):
         if (
             (name is not None and _is_totals_label(name))
             or (county is not None and _is_totals_label(county))
@@ -897,14 +954,40 @@ def _read_areas(
         if county is None and municipal:
             county = heading_county
         values: tuple[int | None, ...] | None = None
-        if plain_at and width > last_at:  # fast path: plain cells ("13", "")
-            cells = [texts[i] for i in plain_at]
-            joined = "".join(cells)
-            if not joined or (joined.isascii() and joined.isdigit()):
-                values = tuple([int(text) if text else None for text in cells])
+        if take is not None:
+            try:  # plain cells ("13", ""): C calls alone
+                values = tuple(map(plain_values, take(texts)))
+            except KeyError:
+                pass
         if values is None:
             values = _read_values(texts, series_columns, position, warnings)
         areas.append(Area(level, name, number, county, values))
+
+
+def _labels(rows: list[tuple[int, list[str]]], at: int | None) -> list[str | None]:
+    """The name, county or number cell of every row (a footnote's note on a name is not news)."""
+    if at is None:
+        return [None] * len(rows)
+    texts = [cells[at] for _, cells in rows]
+    if not _MARKED_LABEL.search("\n".join(texts)):
+        return [text or None for text in texts]
+    return [text.partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip() or None for text in texts]
+
+
+class _PlainCells(dict[str, "int | None"]):
+    """A plain cell's value: "" → None, "13" → 13; KeyError for any other text (read it the
+    long way). A memo of a pure function, bounded."""
+
+    def __missing__(self, text: str) -> int | None:
+        if text and not (text.isascii() and text.isdigit() and len(text) <= _LONGEST_NUMBER):
+            raise KeyError(text)
+        if len(self) >= 100_000:
+            self.clear()
+        value = self[text] = int(text) if text else None
+        return value
+
+
+_PLAIN_VALUES = _PlainCells()
 
 
 def _read_values(
@@ -930,16 +1013,6 @@ def _read_values(
         else:
             values.append(_number(text, column, 0, position, warnings))
     return tuple(values)
-
-
-def _label(texts: list[str], at: int | None, width: int) -> str | None:
-    """A name, county or number cell's text (a footnote's note on a name is not news)."""
-    if at is None or at >= width:
-        return None
-    text = texts[at]
-    if text and (text[-1] in _NAME_MARKS or _NOTE in text):
-        text = text.partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip()
-    return text or None
 
 
 def _number(
