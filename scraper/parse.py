@@ -11,10 +11,10 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
+from itertools import chain
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -919,9 +919,6 @@ def _read_areas(
     county_at = at.get("county") if municipal else None
     number_at = at.get("municipality_number") if municipal else at.get("county_number")
     series_columns = [c for c in columns if c.series]
-    plain_at = (
-        [c.index for c in series_columns] if not any(c.paired for c in series_columns) else []
-    )
     # Every row as wide as the widest column read: a missing cell reads as a blank one.
     width = 1 + max([c.index for c in columns], default=0)
     rows = [
@@ -932,36 +929,60 @@ def _read_areas(
     names = _labels(rows, name_at)
     counties = _labels(rows, county_at)
     numbers = _labels(rows, number_at)
-    level, areas, last_row = build.level, build.areas, len(rows)
-    plain_values = _PLAIN_VALUES.__getitem__
-    take = itemgetter(*plain_at) if len(plain_at) > 1 else None
-    for order, ((position, texts), name, county, number) in enumerate(
-        zip(rows, names, counties, numbers, strict=True), start=1
+    last_row = len(rows)
+    totals = [
+        (name is not None and _is_totals_label(name))
+        or (county is not None and _is_totals_label(county))
+        or (
+            name is None
+            and number is None
+            and (county_at is None or county is None)
+            and (county_at is not None or order == last_row)
+        )
+        for order, (name, county, number) in enumerate(zip(names, counties, numbers), start=1)
+    ]
+    plain = _plain_values(
+        [texts for (_, texts), total in zip(rows, totals, strict=True) if not total],
+        series_columns,
+    )
+    body_values = iter(plain) if plain is not None else None
+    level, areas = build.level, build.areas
+    for (position, texts), name, county, number, total in zip(
+        rows, names, counties, numbers, totals, strict=True
     ):
-        if (
-            (name is not None and _is_totals_label(name))
-            or (county is not None and _is_totals_label(county))
-            or (
-                name is None
-                and number is None
-                and (county_at is None or county is None)
-                and (county_at is not None or order == last_row)
-            )
-        ):
+        if total:
             printed = _read_values(texts, series_columns, position, warnings)
             areas.append(Area("total", name or county, None, None, printed))
             continue
         if county is None and municipal:
             county = heading_county
-        values: tuple[int | None, ...] | None = None
-        if take is not None:
-            try:  # plain cells ("13", ""): C calls alone
-                values = tuple(map(plain_values, take(texts)))
-            except KeyError:
-                pass
-        if values is None:
-            values = _read_values(texts, series_columns, position, warnings)
+        values = (
+            next(body_values)
+            if body_values is not None
+            else _read_values(texts, series_columns, position, warnings)
+        )
         areas.append(Area(level, name, number, county, values))
+
+
+def _plain_values(
+    rows: list[list[str]], columns: list[Column]
+) -> list[tuple[int | None, ...]] | None:
+    """Every row's figures when every cell is plain ("13", "", "780 (199)"), read column by
+    column in C calls alone; None when some cell needs the long way (`_read_values`)."""
+    try:
+        if not any(c.paired for c in columns):
+            return list(zip(*[map(_PLAIN_VALUES.__getitem__, [t[c.index] for t in rows])
+                              for c in columns]))  # fmt: skip
+        parts = [
+            list(map(
+                (_PAIR_VALUES if c.paired else _SINGLE_VALUES).__getitem__,
+                [t[c.index] for t in rows],
+            ))
+            for c in columns
+        ]  # fmt: skip
+    except KeyError:
+        return None
+    return [tuple(chain.from_iterable(row)) for row in zip(*parts)]
 
 
 def _labels(rows: list[tuple[int, list[str]]], at: int | None) -> list[str | None]:
@@ -974,20 +995,41 @@ def _labels(rows: list[tuple[int, list[str]]], at: int | None) -> list[str | Non
     return [text.partition(_NOTE)[0].rstrip(_NAME_MARKS).rstrip() or None for text in texts]
 
 
-class _PlainCells(dict[str, "int | None"]):
-    """A plain cell's value: "" → None, "13" → 13; KeyError for any other text (read it the
-    long way). A memo of a pure function, bounded."""
+class _PlainCells(dict[str, Any]):
+    """A memo of plain cells' values, bounded: `read(text)` gives the value of "" or "13", and
+    raises KeyError for any other text (read that the long way)."""
 
-    def __missing__(self, text: str) -> int | None:
-        if text and not (text.isascii() and text.isdigit() and len(text) <= _LONGEST_NUMBER):
-            raise KeyError(text)
+    def __init__(self, read: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.read = read
+
+    def __missing__(self, text: str) -> Any:
+        value = self.read(text)
         if len(self) >= 100_000:
             self.clear()
-        value = self[text] = int(text) if text else None
+        self[text] = value
         return value
 
 
-_PLAIN_VALUES = _PlainCells()
+def _plain_number(text: str) -> int | None:
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= _LONGEST_NUMBER:
+        return int(text)
+    raise KeyError(text)
+
+
+def _plain_pair(text: str) -> tuple[int | None, int | None]:
+    """'780 (199)' → (780, 199); '13' → (13, None): a paired column's two figures."""
+    plain = _PLAIN_PAIR.match(text)
+    if plain:
+        return int(plain.group(1)), int(plain.group(2))
+    return _plain_number(text), None
+
+
+_PLAIN_VALUES = _PlainCells(_plain_number)
+_SINGLE_VALUES = _PlainCells(lambda text: (_plain_number(text),))
+_PAIR_VALUES = _PlainCells(_plain_pair)
 
 
 def _read_values(
