@@ -81,6 +81,7 @@ class Register:
         self._by_name_county: dict[tuple[str, str], set[str]] = {}
         self._by_name: dict[str, set[str]] = {}
         self._by_key: dict[str, list[str]] = {}
+        self._lookups: dict[tuple[str | None, str | None], str | None] = {}
         for municipality, names in municipalities:
             self.by_number[municipality.number] = municipality
             for name in _name_variants(names):
@@ -96,6 +97,16 @@ class Register:
 
     def lookup(self, name: str | None, county: str | None) -> str | None:
         """The number of the one municipality so named (in that county), else None."""
+        key = (name, county)
+        if key in self._lookups:
+            return self._lookups[key]
+        number = self._lookup(name, county)
+        if len(self._lookups) >= 20_000:  # a memo of a pure function: bounded, as pages vary
+            self._lookups.clear()
+        self._lookups[key] = number
+        return number
+
+    def _lookup(self, name: str | None, county: str | None) -> str | None:
         if not name:
             return None
         key = fold(name)

@@ -92,7 +92,9 @@ _DATE_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 def normalize_space(text: str) -> str:
     """Collapse every kind of white space (NBSP, line separators…) to one space, and strip."""
-    return _SPACES.sub(" ", text).strip()
+    if "\u200b" in text or "\ufeff" in text:  # zero-width: not white space to str.split()
+        return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split() splits on every other kind: in C
 
 
 def parse_number(text: str | None) -> int | None:
@@ -180,12 +182,10 @@ _WORD = re.compile(r"[a-zæøåA-ZÆØÅ]+")
 
 def detect_language(text: str, *, declared: str | None = None) -> str | None:
     """'nn' or 'nb' by which standard's own words the text uses; the html lang only breaks ties."""
-    nynorsk = bokmal = 0
-    for word in _WORD.findall(text.casefold()):
-        if word in NYNORSK_WORDS:
-            nynorsk += 1
-        elif word in BOKMAL_WORDS:
-            bokmal += 1
+    words = _WORD.findall(text.casefold())
+    # The two word lists share no word: each word counts for one standard at most.
+    nynorsk = sum(map(NYNORSK_WORDS.__contains__, words))
+    bokmal = sum(map(BOKMAL_WORDS.__contains__, words))
     if nynorsk > bokmal:
         return "nn"
     if bokmal > nynorsk:
@@ -207,8 +207,13 @@ def split_sentences(paragraphs: Iterable[str]) -> list[str]:
     """The sentences of a section's paragraphs and list items, in reading order."""
     sentences: list[str] = []
     for paragraph in paragraphs:
-        sentences += [s for s in _SENTENCE_END.split(paragraph) if s]
+        sentences += _paragraph_sentences(paragraph)
     return sentences
+
+
+@lru_cache(maxsize=4096)  # pure; statements and key figures both read every paragraph
+def _paragraph_sentences(paragraph: str) -> tuple[str, ...]:
+    return tuple(s for s in _SENTENCE_END.split(paragraph) if s)
 
 
 # --- what figures count, in words of either standard (folded: ø → o, å → a, æ → ae) -----------

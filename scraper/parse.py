@@ -1160,16 +1160,13 @@ def _validate(
     if main is not None:
         table, level, (at_total, at_minors, at_15_18, at_under_15) = main
 
-        def value(area: Area, at: int | None) -> int | None:
-            return area.values[at] if at is not None else None
-
         areas = [a for a in table.areas if a.level == level]
         total = next((a for a in table.areas if a.level == "total"), None)
         if total is None and areas and not any(a.level == "total" for t in tables for a in t.areas):
             warnings.append(PageWarning("no-totals", "the table has no totals row"))
         if level == "municipality":
-            requested = [value(a, at_total) or 0 for a in areas]
-            minors = [value(a, at_minors) or 0 for a in areas]
+            requested = [a.values[at_total] or 0 for a in areas] if at_total is not None else []
+            minors = [a.values[at_minors] or 0 for a in areas] if at_minors is not None else []
             implied = {
                 "municipalities": sum(1 for v in requested if v > 0),
                 "refugees": sum(requested),
@@ -1187,11 +1184,18 @@ def _validate(
                         )
                     )
         if at_minors is not None and (at_15_18 is not None or at_under_15 is not None):
-            for area in [*areas, *([total] if total else [])]:
-                whole, split = (
-                    value(area, at_minors),
-                    (value(area, at_15_18), value(area, at_under_15)),
-                )
+            checked = [*areas, *([total] if total else [])]
+            blanks: list[int | None] = [None] * len(checked)
+            for area, whole, split in zip(
+                checked,
+                [a.values[at_minors] for a in checked],
+                zip(
+                    [a.values[at_15_18] for a in checked] if at_15_18 is not None else blanks,
+                    [a.values[at_under_15] for a in checked] if at_under_15 is not None else blanks,
+                    strict=True,
+                ),
+                strict=True,
+            ):
                 if whole is None or split == (None, None):
                     continue
                 if whole != (split[0] or 0) + (split[1] or 0):
@@ -1216,11 +1220,12 @@ def _check_sums(table: FigureTable) -> list[PageWarning]:
     if len(totals) != 1:
         return warnings
     (total,) = totals
+    columns = list(zip(*[a.values for a in table.areas if a.level != "total"], strict=True))
     for index, series in enumerate(table.series):
         printed = total.values[index]
         if printed is None:
             continue
-        column_sum = sum(a.values[index] or 0 for a in table.areas if a.level != "total")
+        column_sum = sum(filter(None, columns[index])) if columns else 0
         if printed != column_sum:
             field_name = (
                 PART_FIELDS[series.part]
@@ -1239,14 +1244,15 @@ def _check_sums(table: FigureTable) -> list[PageWarning]:
 
 
 def _check_duplicates(table: FigureTable) -> list[PageWarning]:
+    named = [a for a in table.areas if a.name is not None and a.level != "total"]
+    keys = [
+        (a.level, a.number) if a.number else (a.level, fold(a.name or ""), a.county) for a in named
+    ]
     seen: set[tuple[str | None, ...]] = set()
     warnings: list[PageWarning] = []
-    for area in table.areas:
-        if area.name is None or area.level == "total":
-            continue
-        key = (
-            (area.level, area.number) if area.number else (area.level, fold(area.name), area.county)
-        )
+    if len(set(keys)) == len(keys):
+        return warnings  # the usual case, in C
+    for area, key in zip(named, keys, strict=True):
         if key in seen:
             warnings.append(
                 PageWarning(

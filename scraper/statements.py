@@ -121,7 +121,7 @@ def read_key_figures(
     unexplained: list[str] = []
     for position, section in enumerate(sections):
         for heading in [section.heading] if section.heading else []:
-            figures += key_figures_in(heading, page_year=page_year, page_date=page_date)[0]
+            figures += _key_figures_cached(heading, page_year, page_date, None)[0]
         for index, paragraph in enumerate(section.paragraphs):
             previous: str | None = None  # the sentence before, for one that refers back to it
             for sentence in split_sentences([paragraph]):
