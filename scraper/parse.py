@@ -96,8 +96,9 @@ _TABLE_TAG_IDS = {
     ).css_first("table").traverse()
 }
 _TR_ID, _TH_ID, _THEAD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["thead"]
-_SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("table", "thead", "tbody", "tfoot"))
-_EMPTY_TABLE_PARTS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("caption", "colgroup", "col"))
+_TABLE_ID, _CAPTION_ID = _TABLE_TAG_IDS["table"], _TABLE_TAG_IDS["caption"]
+_SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("thead", "tbody", "tfoot"))
+_EMPTY_TABLE_PARTS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("colgroup", "col"))
 _TEXT_TAG_ID = next(LexborHTMLParser("<p>x</p>").css("p")[0].iter(include_text=True)).tag_id
 _SKIP_IN_TEXT = frozenset({"table", "h1"})
 _LOOKS_LIKE_HTML = re.compile(
@@ -228,19 +229,24 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
 
 def fingerprint_content(content_fields: dict[str, Any]) -> str:
     """SHA-256 of the parsed content in canonical JSON: markup, tokens and scripts do not count."""
-    canonical = json.dumps(
-        content_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    canonical = _CANONICAL_JSON.encode(content_fields)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# Canonical JSON; check_circular off (parsed content cannot refer to itself), output unchanged.
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), check_circular=False
+)
 
 
 # --- input -----------------------------------------------------------------------------------
 
 
-def _decode(html: bytes | str, encoding: str | None) -> tuple[str, list[PageWarning]]:
-    """The page's text, and an `encoding-fallback` warning when bytes labelled (or taken for)
-    UTF-8 are not: single-byte text (windows-1252, else latin-1) is read as such, so "Risør" in
-    latin-1 stays "Risør" instead of becoming "Ris\ufffdr" and a new municipality."""
+def _decode(html: bytes | str, encoding: str | None) -> tuple[str | bytes, list[PageWarning]]:
+    """The page's text (valid UTF-8 bytes as they are: the parser reads those as such), and an
+    `encoding-fallback` warning when bytes labelled (or taken for) UTF-8 are not: single-byte
+    text (windows-1252, else latin-1) is read as such, so "Risør" in latin-1 stays "Risør"
+    instead of becoming "Ris\ufffdr" and a new municipality."""
     if isinstance(html, str):
         raw_head = html[:4096].encode("utf-8", "replace")
         if not _LOOKS_LIKE_HTML.search(raw_head) and "<" not in html[:4096]:
@@ -262,7 +268,8 @@ def _decode(html: bytes | str, encoding: str | None) -> tuple[str, list[PageWarn
     if codec != "utf-8":
         return html.decode(codec, "replace"), []
     try:
-        return html.decode("utf-8"), []
+        html.decode("utf-8")  # valid: lexbor takes the bytes, sparing a decode and re-encode
+        return html, []
     except UnicodeDecodeError as exc:
         first_bad = exc.start
     replaced = html.decode("utf-8", "replace")
@@ -685,15 +692,22 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
     tables: list[_RawTable] = []
     heading: str | None = None
     for node in content.css("h1,h2,h3,h4,h5,h6,table"):
-        if node.tag != "table":
+        if node.tag_id != _TABLE_ID:
             heading = normalize_space(node.text(deep=True)) or heading
             continue
-        if _inside_boilerplate(node) or len(node.css("table")) > 1:  # css() includes the node
+        if _inside_boilerplate(node):
             continue
-        caption = node.css_first("caption")
+        plain = _plain_rows(node)
+        if plain is not None:
+            caption = plain.caption
+        elif len(node.css("table")) > 1:  # css() includes the node: a layout table, skipped
+            continue
+        else:
+            caption = node.css_first("caption")
         raw = _raw_table(
             node,
             caption=normalize_space(caption.text()) if caption else None,
+            plain=plain,
             spans_possible=spans_possible,
         )
         if raw is not None:
@@ -703,9 +717,13 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
 
 
 def _raw_table(
-    table: LexborNode, *, caption: str | None, spans_possible: bool = True
+    table: LexborNode,
+    *,
+    caption: str | None,
+    plain: _PlainTable | None = None,
+    spans_possible: bool = True,
 ) -> _RawTable | None:
-    grid = _grid(table, spans_possible=spans_possible)
+    grid = _grid(table, plain=plain, spans_possible=spans_possible)
     texts_grid = grid.texts
     if not texts_grid:
         return None
@@ -748,18 +766,21 @@ class _Grid:
     thead_rows: int
 
 
-def _grid(table: LexborNode, *, spans_possible: bool = True) -> _Grid:
+def _grid(
+    table: LexborNode, *, plain: _PlainTable | None = None, spans_possible: bool = True
+) -> _Grid:
     """The table's cell texts row by row, colspan and rowspan spread over the cells they cover.
 
     A table of rows of cells that hold text alone (no element inside a cell, no span: all of
     IMDi's so far) is read in one walk and one C call a cell; any other table through
     `read_cell_text` cell by cell. `spans_possible` False (no cell of the page spans) spares a
     query per table."""
-    cell_rows = _plain_rows(table)
-    if cell_rows is not None and not (
+    if plain is None:
+        plain = _plain_rows(table)
+    if plain is not None and not (
         spans_possible and table.css_first("[colspan],[rowspan]") is not None
     ):
-        rows, th_rows, thead_rows = cell_rows
+        rows, th_rows, thead_rows = plain.rows, plain.th_rows, plain.thead_rows
         # str.split() splits on every Unicode space, NBSP included: normalize_space, in C.
         texts = [[" ".join((c.text_lexbor() or "").split()) for c in row] for row in rows]
         if _NEEDS_CLEANING.search("".join(["".join(row) for row in texts])):
@@ -788,17 +809,28 @@ def _grid(table: LexborNode, *, spans_possible: bool = True) -> _Grid:
     return _Grid(texts, th_rows, len(table.css("thead tr")))
 
 
-def _plain_rows(
-    table: LexborNode,
-) -> tuple[list[list[LexborNode]], list[bool], int] | None:
-    """The cells of a table made of table parts alone, row by row, with which rows are all
-    <th> and how many rows its <thead> holds; None when anything else (an element inside a
+@dataclass
+class _PlainTable:
+    """A table made of table parts alone: its cells row by row, which of the first rows are
+    all <th>, how many rows its <thead> holds, its caption."""
+
+    rows: list[list[LexborNode]]
+    th_rows: list[bool]
+    thead_rows: int
+    caption: LexborNode | None
+
+
+def _plain_rows(table: LexborNode) -> _PlainTable | None:
+    """The table read in one walk, or None when anything but table parts (an element inside a
     cell, a comment, a nested table) is in it."""
     rows: list[list[LexborNode]] = []
     thead_rows = 0
     in_thead = False
+    caption: LexborNode | None = None
     row: list[LexborNode] = []
-    for node in table.traverse():
+    nodes = table.traverse()
+    next(nodes)  # the table itself
+    for node in nodes:
         tag_id = node.tag_id
         if tag_id in _CELL_TAG_IDS:
             row.append(node)
@@ -808,10 +840,12 @@ def _plain_rows(
             thead_rows += in_thead
         elif tag_id in _SECTION_IDS:
             in_thead = tag_id == _THEAD_ID
+        elif tag_id == _CAPTION_ID:
+            caption = caption or node
         elif tag_id not in _EMPTY_TABLE_PARTS:
             return None
     th_rows = [bool(r) and all(c.tag_id == _TH_ID for c in r) for r in rows[:4]]
-    return rows, th_rows, thead_rows
+    return _PlainTable(rows, th_rows, thead_rows, caption)
 
 
 def _take_carried(carried: dict[int, tuple[int, str]], column: int) -> str:
