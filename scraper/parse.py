@@ -727,7 +727,7 @@ def _raw_table(
     texts_grid = grid.texts
     if not texts_grid:
         return None
-    width = max(len(row) for row in texts_grid)
+    width = max(map(len, texts_grid))
     # The header: the <thead> rows, else the leading rows of <th> cells or of column words
     # ("Kommune", "Fylke") without figures, else the leading rows without figures (a header
     # may be split over two rows).
@@ -1254,12 +1254,12 @@ def _check_sums(table: FigureTable) -> list[PageWarning]:
     if len(totals) != 1:
         return warnings
     (total,) = totals
-    columns = list(zip(*[a.values for a in table.areas if a.level != "total"], strict=True))
+    values = [a.values for a in table.areas if a.level != "total"]
     for index, series in enumerate(table.series):
         printed = total.values[index]
         if printed is None:
             continue
-        column_sum = sum(filter(None, columns[index])) if columns else 0
+        column_sum = sum(filter(None, [v[index] for v in values]))
         if printed != column_sum:
             field_name = (
                 PART_FIELDS[series.part]
