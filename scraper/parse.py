@@ -254,7 +254,7 @@ def _decode(html: bytes | str, encoding: str | None) -> tuple[str | bytes, list[
         return html, []
     if b"\x00" in html[:4096] or html[:5] == b"%PDF-":
         raise ParseError("not an HTML page: the input is binary")
-    if not _LOOKS_LIKE_HTML.search(html[:65536]):
+    if not _LOOKS_LIKE_HTML.search(html, 0, 65536):
         raise ParseError("not an HTML page: no HTML tags in the input")
     if html.startswith(b"\xef\xbb\xbf"):
         html, encoding = html[3:], "utf-8"
@@ -424,7 +424,7 @@ class _TextReader:
         if not self._inline:
             return
         text = normalize_space("".join(self._inline))
-        if not text.isascii():
+        if not text.isascii() and _INVISIBLE.search(text):
             text = _clean_text(text)
         self._inline.clear()
         if not text:
