@@ -781,8 +781,7 @@ def _grid(
         spans_possible and table.css_first("[colspan],[rowspan]") is not None
     ):
         rows, th_rows, thead_rows = plain.rows, plain.th_rows, plain.thead_rows
-        # str.split() splits on every Unicode space, NBSP included: normalize_space, in C.
-        texts = [[" ".join((c.text_lexbor() or "").split()) for c in row] for row in rows]
+        texts = _normalized_rows([c.text_lexbor() or "" for row in rows for c in row], rows)
         if _NEEDS_CLEANING.search("".join(["".join(row) for row in texts])):
             texts = [[_cell_text(c) for c in row] for row in rows]
         return _Grid(texts, th_rows, thead_rows)
@@ -807,6 +806,25 @@ def _grid(
             row.append(_take_carried(carried, len(row)))
         texts.append(row)
     return _Grid(texts, th_rows, len(table.css("thead tr")))
+
+
+def _normalized_rows(flat: list[str], rows: list[list[LexborNode]]) -> list[list[str]]:
+    """Cell texts normalised as normalize_space does (str.split()'s white space), all at once."""
+    whole = "\x00".join(flat)
+    if _UNNORMALIZED.search(whole):
+        whole = _WHITE_RUN.sub(" ", whole).replace(" \x00", "\x00").replace("\x00 ", "\x00")
+        flat = whole.strip(" ").split("\x00")
+    texts: list[list[str]] = []
+    start = 0
+    for row in rows:
+        end = start + len(row)
+        texts.append(flat[start:end])
+        start = end
+    return texts
+
+
+_WHITE_RUN = re.compile(r"\s+")  # \s is str.isspace(): what str.split() splits on
+_UNNORMALIZED = re.compile(r"[^\S ]|  |^ | $|\x00 | \x00")
 
 
 @dataclass
