@@ -96,6 +96,7 @@ _TABLE_TAG_IDS = {
     ).css_first("table").traverse()
 }
 _TR_ID, _TH_ID, _THEAD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["thead"]
+_TD_ID = _TABLE_TAG_IDS["td"]
 _TABLE_ID, _CAPTION_ID = _TABLE_TAG_IDS["table"], _TABLE_TAG_IDS["caption"]
 _SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("thead", "tbody", "tfoot"))
 _EMPTY_TABLE_PARTS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("colgroup", "col"))
@@ -688,7 +689,9 @@ def _span(cell: LexborNode, attribute: str) -> int:
 
 
 def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> list[_RawTable]:
-    """Every table of the article with the heading (or caption) it stands under."""
+    """Every table of the article with the heading (or caption) it stands under.
+
+    `spans_possible` False (no cell of the page spans) spares a query per table."""
     tables: list[_RawTable] = []
     heading: str | None = None
     for node in content.css("h1,h2,h3,h4,h5,h6,table"):
@@ -697,18 +700,19 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
             continue
         if _inside_boilerplate(node):
             continue
-        plain = _plain_rows(node)
+        spans = spans_possible and node.css_first("[colspan],[rowspan]") is not None
+        plain = None if spans else _plain_table(node)
         if plain is not None:
             caption = plain.caption
+            grid = plain.grid()
         elif len(node.css("table")) > 1:  # css() includes the node: a layout table, skipped
             continue
         else:
             caption = node.css_first("caption")
+            grid = None
         raw = _raw_table(
-            node,
+            grid if grid is not None else _grid(node),
             caption=normalize_space(caption.text()) if caption else None,
-            plain=plain,
-            spans_possible=spans_possible,
         )
         if raw is not None:
             raw.heading = raw.heading or heading
@@ -716,14 +720,7 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
     return tables
 
 
-def _raw_table(
-    table: LexborNode,
-    *,
-    caption: str | None,
-    plain: _PlainTable | None = None,
-    spans_possible: bool = True,
-) -> _RawTable | None:
-    grid = _grid(table, plain=plain, spans_possible=spans_possible)
+def _raw_table(grid: _Grid, *, caption: str | None) -> _RawTable | None:
     texts_grid = grid.texts
     if not texts_grid:
         return None
@@ -766,25 +763,9 @@ class _Grid:
     thead_rows: int
 
 
-def _grid(
-    table: LexborNode, *, plain: _PlainTable | None = None, spans_possible: bool = True
-) -> _Grid:
-    """The table's cell texts row by row, colspan and rowspan spread over the cells they cover.
-
-    A table of rows of cells that hold text alone (no element inside a cell, no span: all of
-    IMDi's so far) is read in one walk and one C call a cell; any other table through
-    `read_cell_text` cell by cell. `spans_possible` False (no cell of the page spans) spares a
-    query per table."""
-    if plain is None:
-        plain = _plain_rows(table)
-    if plain is not None and not (
-        spans_possible and table.css_first("[colspan],[rowspan]") is not None
-    ):
-        rows, th_rows, thead_rows = plain.rows, plain.th_rows, plain.thead_rows
-        texts = _normalized_rows([c.text_lexbor() or "" for row in rows for c in row], rows)
-        if _NEEDS_CLEANING.search("".join(["".join(row) for row in texts])):
-            texts = [[_cell_text(c) for c in row] for row in rows]
-        return _Grid(texts, th_rows, thead_rows)
+def _grid(table: LexborNode) -> _Grid:
+    """The table's cell texts row by row, colspan and rowspan spread over the cells they
+    cover, each cell read by `read_cell_text` (a plain table is read by `_plain_table`)."""
     trs = table.css("tr")
     texts = []
     th_rows = []
@@ -808,62 +789,74 @@ def _grid(
     return _Grid(texts, th_rows, len(table.css("thead tr")))
 
 
-def _normalized_rows(flat: list[str], rows: list[list[LexborNode]]) -> list[list[str]]:
-    """Cell texts normalised as normalize_space does (str.split()'s white space), all at once."""
-    whole = "\x00".join(flat)
-    if _UNNORMALIZED.search(whole):
-        whole = _WHITE_RUN.sub(" ", whole).replace(" \x00", "\x00").replace("\x00 ", "\x00")
-        flat = whole.strip(" ").split("\x00")
-    texts: list[list[str]] = []
-    start = 0
-    for row in rows:
-        end = start + len(row)
-        texts.append(flat[start:end])
-        start = end
-    return texts
+@dataclass
+class _PlainTable:
+    """A table of table parts alone, read in one walk: its cells' texts in order, where each
+    row starts, how many <th> cells each row has, its <thead> rows, its caption."""
+
+    texts: list[str]
+    starts: list[int]
+    th_cells: list[int]
+    thead_rows: int
+    caption: LexborNode | None
+
+    def grid(self) -> _Grid | None:
+        """The cell texts row by row (white space normalised as normalize_space does, all at
+        once), or None when a cell needs `read_cell_text` (an invisible character, a footnote
+        marker)."""
+        whole = "\x00".join(self.texts)
+        if _UNNORMALIZED.search(whole):
+            whole = _WHITE_RUN.sub(" ", whole).replace(" \x00", "\x00").replace("\x00 ", "\x00")
+            whole = whole.strip(" ")
+        if _NEEDS_CLEANING.search(whole):
+            return None
+        flat = whole.split("\x00") if self.texts else []
+        ends = [*self.starts[1:], len(flat)]
+        rows = [flat[start:end] for start, end in zip(self.starts, ends, strict=False)]
+        th_rows = [
+            count > 0 and count == len(row)
+            for count, row in zip(self.th_cells[:4], rows, strict=False)
+        ]
+        return _Grid(rows, th_rows, self.thead_rows)
 
 
 _WHITE_RUN = re.compile(r"\s+")  # \s is str.isspace(): what str.split() splits on
 _UNNORMALIZED = re.compile(r"[^\S ]|  |^ | $|\x00 | \x00")
 
 
-@dataclass
-class _PlainTable:
-    """A table made of table parts alone: its cells row by row, which of the first rows are
-    all <th>, how many rows its <thead> holds, its caption."""
-
-    rows: list[list[LexborNode]]
-    th_rows: list[bool]
-    thead_rows: int
-    caption: LexborNode | None
-
-
-def _plain_rows(table: LexborNode) -> _PlainTable | None:
-    """The table read in one walk, or None when anything but table parts (an element inside a
-    cell, a comment, a nested table) is in it."""
-    rows: list[list[LexborNode]] = []
+def _plain_table(table: LexborNode) -> _PlainTable | None:
+    """The table read in one walk, one C call a cell, or None when anything but table parts
+    (an element inside a cell, a comment, a nested table) is in it. Spans are not looked for:
+    the caller has."""
+    texts: list[str] = []
+    starts: list[int] = []
+    th_cells: list[int] = []
     thead_rows = 0
     in_thead = False
     caption: LexborNode | None = None
-    row: list[LexborNode] = []
     nodes = table.traverse()
     next(nodes)  # the table itself
-    for node in nodes:
+    first = next(nodes, None)
+    if first is None or first.tag_id in _CELL_TAG_IDS:  # no rows; a cell outside any row
+        return None
+    for node in chain((first,), nodes):
         tag_id = node.tag_id
-        if tag_id in _CELL_TAG_IDS:
-            row.append(node)
+        if tag_id == _TD_ID:
+            texts.append(node.text_lexbor() or "")
         elif tag_id == _TR_ID:
-            row = []
-            rows.append(row)
+            starts.append(len(texts))
+            th_cells.append(0)
             thead_rows += in_thead
+        elif tag_id == _TH_ID:
+            texts.append(node.text_lexbor() or "")
+            th_cells[-1] += 1
         elif tag_id in _SECTION_IDS:
             in_thead = tag_id == _THEAD_ID
         elif tag_id == _CAPTION_ID:
             caption = caption or node
         elif tag_id not in _EMPTY_TABLE_PARTS:
             return None
-    th_rows = [bool(r) and all(c.tag_id == _TH_ID for c in r) for r in rows[:4]]
-    return _PlainTable(rows, th_rows, thead_rows, caption)
+    return _PlainTable(texts, starts, th_cells, thead_rows, caption)
 
 
 def _take_carried(carried: dict[int, tuple[int, str]], column: int) -> str:
