@@ -8,7 +8,9 @@ printed as `780 (199)`. A header that names no measure is `unknown`, kept with i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scraper.models import Series
 from scraper.norsk import (
@@ -64,10 +66,15 @@ def area_column(header: str) -> str | None:
     return None
 
 
-def classify_columns(headers: list[str], *, page_year: int | None) -> list[Column]:
+def classify_columns(headers: Sequence[str], *, page_year: int | None) -> list[Column]:
     """Every column of a table header, left to right. A minors column without a measure word
     ("- Einslege mindreårige") belongs to the measure and year of the nearest total column on its
     left, else on its right ("Enslige under 15 | … | Endelig tall 2023")."""
+    return list(_classify(tuple(headers), page_year))
+
+
+@lru_cache(maxsize=256)  # pure (Column and Series are frozen); per-county tables repeat a header
+def _classify(headers: tuple[str, ...], page_year: int | None) -> tuple[Column, ...]:
     read: list[tuple[str, str | None, str | None, int | None, str, bool]] = []
     for printed in headers:
         header = printed.replace("–", "-").replace("—", "-")  # one dash, whatever the markup
@@ -104,7 +111,7 @@ def classify_columns(headers: list[str], *, page_year: int | None) -> list[Colum
             columns.append(Column(index, header, series=pair))
         else:
             columns.append(Column(index, header, series=(Series(measure, year, part, header),)))
-    return columns
+    return tuple(columns)
 
 
 def _part(key: str) -> str:

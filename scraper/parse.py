@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -531,7 +532,7 @@ def _read_year(title: str | None, headers: list[str], text: str) -> int | None:
         match = _YEAR_IN_TITLE.search(title) or _YEAR.search(title)
         if match:
             return int(match.group(1))
-    years = [int(y) for header in headers for y in _YEAR.findall(header)]
+    years = [int(y) for header in set(headers) for y in _YEAR.findall(header)]
     if years:
         return max(years)
     match = _YEAR_IN_TITLE.search(text[:400]) or _YEAR.search(text[:400])
@@ -558,7 +559,7 @@ def _too_large(value: int | None, where: str, name: str, warnings: list[PageWarn
 
 def _bound_tables(tables: list[FigureTable], warnings: list[PageWarning]) -> list[FigureTable]:
     """Figures above MAX_FIGURE become blank with a `number-too-large` warning."""
-    values = [v for table in tables for area in table.areas for v in area.values if v]
+    values = list(filter(None, chain.from_iterable([a.values for t in tables for a in t.areas])))
     if not values or -MAX_FIGURE <= min(values) <= max(values) <= MAX_FIGURE:
         return tables  # the usual case, in one pass
     bounded: list[FigureTable] = []
@@ -1010,20 +1011,22 @@ def _plain_values(
 ) -> list[tuple[int | None, ...]] | None:
     """Every row's figures when every cell is plain ("13", "", "780 (199)"), read column by
     column in C calls alone; None when some cell needs the long way (`_read_values`)."""
+    series_columns: list[list[int | None]] = []
     try:
-        if not any(c.paired for c in columns):
-            return list(zip(*[map(_PLAIN_VALUES.__getitem__, [t[c.index] for t in rows])
-                              for c in columns]))  # fmt: skip
-        parts = [
-            list(map(
-                (_PAIR_VALUES if c.paired else _SINGLE_VALUES).__getitem__,
-                [t[c.index] for t in rows],
-            ))
-            for c in columns
-        ]  # fmt: skip
+        for column in columns:
+            cells = [texts[column.index] for texts in rows]
+            if column.paired:  # "780 (199)": a total column and a minors column
+                pairs = list(map(_PAIR_VALUES.__getitem__, cells))
+                series_columns.append(list(map(_FIRST, pairs)))
+                series_columns.append(list(map(_SECOND, pairs)))
+            else:
+                series_columns.append(list(map(_PLAIN_VALUES.__getitem__, cells)))
     except KeyError:
         return None
-    return [tuple(chain.from_iterable(row)) for row in zip(*parts)]
+    return list(zip(*series_columns, strict=True))
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def _labels(rows: list[tuple[int, list[str]]], at: int | None) -> list[str | None]:
@@ -1069,7 +1072,6 @@ def _plain_pair(text: str) -> tuple[int | None, int | None]:
 
 
 _PLAIN_VALUES = _PlainCells(_plain_number)
-_SINGLE_VALUES = _PlainCells(lambda text: (_plain_number(text),))
 _PAIR_VALUES = _PlainCells(_plain_pair)
 
 
