@@ -190,6 +190,7 @@ def _loose_variants(names: Iterable[str]) -> list[str]:
     return keys
 
 
+@lru_cache(maxsize=1024)  # pure; a table names its few counties on every row
 def _county_key(name: str) -> str:
     key = fold_loosely(name)
     for suffix in _COUNTY_SUFFIXES:
