@@ -85,19 +85,16 @@ _BLOCK_TAGS = frozenset(
 )
 _HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
 # lexbor's numeric ids of <td> and <th>: comparing ints is the cheapest test in the table loop.
-_CELL_TAG_IDS = frozenset(
-    cell.tag_id
-    for cell in LexborHTMLParser("<table><tr><th></th><td></td></tr></table>").css("td,th")
-)
 _TABLE_TAG_IDS = {
     node.tag: node.tag_id
     for node in LexborHTMLParser(
         "<table><caption></caption><colgroup><col></colgroup><thead><tr><th></th></tr></thead>"
         "<tbody><tr><td></td></tr></tbody><tfoot></tfoot></table>"
-    ).css_first("table").traverse()
+    ).css("table, table *")
 }
-_TR_ID, _TH_ID, _THEAD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["thead"]
-_TD_ID = _TABLE_TAG_IDS["td"]
+_TR_ID, _TH_ID, _TD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["td"]
+_THEAD_ID = _TABLE_TAG_IDS["thead"]
+_CELL_TAG_IDS = frozenset({_TD_ID, _TH_ID})
 _TABLE_ID, _CAPTION_ID = _TABLE_TAG_IDS["table"], _TABLE_TAG_IDS["caption"]
 _SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("thead", "tbody", "tfoot"))
 _EMPTY_TABLE_PARTS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("colgroup", "col"))
@@ -981,7 +978,9 @@ def _read_areas(
             and (county_at is None or county is None)
             and (county_at is not None or order == last_row)
         )
-        for order, (name, county, number) in enumerate(zip(names, counties, numbers), start=1)
+        for order, (name, county, number) in enumerate(
+            zip(names, counties, numbers, strict=True), start=1
+        )
     ]
     plain = _plain_values(
         [texts for (_, texts), total in zip(rows, totals, strict=True) if not total],

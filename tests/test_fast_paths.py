@@ -1,0 +1,142 @@
+"""The parser's fast paths answer exactly what its long paths answer.
+
+A plain table (table parts and text alone) is read in one walk with its white space normalised
+for all cells at once; its plain figures ("13", "", "780 (199)") come from memos, column by
+column; normalize_space uses str.split(). Each is checked against the way it replaced, on
+generated input, so a speed-up can never change a figure, a name or a fingerprint.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
+
+from scraper import parse
+from scraper.columns import classify_columns
+from scraper.municipalities import load_register
+from scraper.norsk import BOKMAL_WORDS, NYNORSK_WORDS, normalize_space
+from scraper.parse import PageWarning
+
+# Every kind of white space the pages hold, and the two zero-width ones normalize_space adds.
+_SPACES = " \t\n\r\f\v\u00a0\u2007\u202f\u2028\u2029\u3000\x1c\x1f\u200b\ufeff"
+_SPACE_REGEX = re.compile(r"[\s\u00a0\u2007\u202f\u200b\u2028\u2029\ufeff]+")
+_text = st.text(
+    alphabet=st.sampled_from([*_SPACES, "a", "ø", "1", "7", "(", ")", "-"]), max_size=12
+)
+
+
+@given(_text)
+def test_normalize_space_is_the_white_space_regex(text: str) -> None:
+    assert normalize_space(text) == _SPACE_REGEX.sub(" ", text).strip()
+
+
+# Cell texts as IMDi prints them and as a hostile page might: blanks of every kind, numbers
+# with spaces, pairs, names, an invisible character or footnote marker (those leave the plain
+# path), markup characters that must be escaped.
+_cell = st.one_of(
+    st.sampled_from(
+        ["", "\u00a0", " ", "13", "5 500", "5\u00a0500", "780 (199)", "Bergen", "Nordre Follo",
+         "Sum", "Kommune", "Fylke", "Endelege tal 2022", "a & b", "<x>", "Voss*", "7\u00ad", "182¹"]
+    ),
+    _text,
+)  # fmt: skip
+_gap = st.sampled_from(["", "\n", "\n  ", " ", "\t"])
+
+
+@st.composite
+def _table_html(draw: st.DrawFn) -> str:
+    """A plain table: optional caption, optional <thead>, rows of <td>/<th> cells, any white
+    space between tags, cells of different counts per row."""
+    parts = ["<table>", draw(_gap)]
+    if draw(st.booleans()):
+        parts.append(f"<caption>{html.escape(draw(_text))}</caption>")
+    rows = draw(st.lists(st.lists(st.tuples(_cell, st.booleans()), max_size=5), max_size=6))
+    head = draw(st.integers(0, len(rows)))
+    for number, cells in enumerate(rows):
+        if number == 0 and head:
+            parts.append("<thead>")
+        if number == head and head:
+            parts.append("</thead><tbody>")
+        parts.append("<tr>" + draw(_gap))
+        for text, is_header in cells:
+            tag = "th" if is_header else "td"
+            parts.append(f"<{tag}>{html.escape(text)}</{tag}>{draw(_gap)}")
+        parts.append("</tr>" + draw(_gap))
+    parts.append("</tbody></table>" if head else "</table>")
+    return "".join(parts)
+
+
+@settings(max_examples=300)
+@given(_table_html())
+def test_a_plain_table_reads_as_its_cells_read_one_by_one(markup: str) -> None:
+    table = LexborHTMLParser(f"<html><body>{markup}</body></html>").css_first("table")
+    assert table is not None
+    plain = parse._plain_table(table)
+    slow = parse._grid(table)
+    if plain is None:  # only a table without rows: the long way finds no cell either
+        assert slow.texts == []
+        return
+    fast = plain.grid()
+    if fast is None:  # a cell needs cleaning: an invisible character or a footnote marker
+        assert any(parse._NEEDS_CLEANING.search(text) for text in plain.texts)
+        return
+    assert fast.texts == slow.texts
+    assert fast.th_rows == slow.th_rows[:4]
+    assert fast.thead_rows == slow.thead_rows
+
+
+def test_a_table_with_markup_in_a_cell_is_not_plain() -> None:
+    for inner in ("<td><b>7</b></td>", "<td>7<br></td>", "<td><!-- x -->7</td>"):
+        tree = LexborHTMLParser(f"<table><tr>{inner}</tr></table>")
+        table = tree.css_first("table")
+        assert table is not None and parse._plain_table(table) is None
+    nested = LexborHTMLParser("<table><tr><td><table><tr><td>1</td></tr></table></td></tr></table>")
+    outer = nested.css_first("table")
+    assert outer is not None and parse._plain_table(outer) is None
+
+
+_figure = st.one_of(
+    st.sampled_from(["", "0", "13", "5500", "780 (199)", "12 (0)", "5 500", "7 (x)", "-"]),
+    st.integers(0, 10**9).map(str),
+    st.text(alphabet="0123456789 ()", max_size=8),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(_figure, min_size=3, max_size=3), max_size=6), st.booleans())
+def test_plain_figures_are_the_figures_read_one_row_at_a_time(
+    rows: list[list[str]], paired: bool
+) -> None:
+    header = "Anmodning for 2017 (herav enslige mindreårige)" if paired else "Vedtak 2023"
+    columns = [c for c in classify_columns(["Kommune", header, header], page_year=2023) if c.series]
+    texts = [["Bergen", *row[:2]] for row in rows]
+    fast = parse._plain_values(texts, columns)
+    warnings: list[PageWarning] = []
+    slow = [parse._read_values(row, columns, number, warnings) for number, row in enumerate(texts)]
+    if fast is not None:  # every cell plain: the same figures, and nothing to warn about
+        assert fast == slow
+        assert warnings == []
+    else:  # some cell is not plain: the long way reads it, and says so if it cannot
+        plain = r"\d{1,15}|\d{1,9} \(\d{1,9}\)" if paired else r"\d{1,15}"
+        assert any(text and not re.fullmatch(plain, text) for row in texts for text in row[1:])
+
+
+def test_the_memos_of_plain_cells_stay_bounded() -> None:
+    memo = parse._PlainCells(parse._plain_number)
+    for number in range(100_050):
+        assert memo[str(number)] == number
+    assert len(memo) <= 100_000
+    register = load_register("2024")
+    for number in range(20_050):
+        register.lookup(f"Ingen by {number}", None)
+    assert len(register._lookups) <= 20_000
+    assert register.lookup("Bergen", "Vestland") == "4601"
+
+
+def test_the_two_standards_word_lists_share_no_word() -> None:
+    # detect_language counts each list on its own: a shared word would count for both.
+    assert not NYNORSK_WORDS & BOKMAL_WORDS
