@@ -94,6 +94,12 @@ _TABLE_TAG_IDS = {
 }
 _TR_ID, _TH_ID, _TD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["td"]
 _THEAD_ID = _TABLE_TAG_IDS["thead"]
+_HEADING_IDS = frozenset(
+    node.tag_id
+    for node in LexborHTMLParser("<h1></h1><h2></h2><h3></h3><h4></h4><h5></h5><h6></h6>").css(
+        "h1,h2,h3,h4,h5,h6"
+    )
+)
 _CELL_TAG_IDS = frozenset({_TD_ID, _TH_ID})
 _TABLE_ID, _CAPTION_ID = _TABLE_TAG_IDS["table"], _TABLE_TAG_IDS["caption"]
 _SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("thead", "tbody", "tfoot"))
@@ -691,11 +697,7 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
 
     `spans_possible` False (no cell of the page spans) spares a query per table."""
     tables: list[_RawTable] = []
-    heading: str | None = None
-    for node in content.css("h1,h2,h3,h4,h5,h6,table"):
-        if node.tag_id != _TABLE_ID:
-            heading = normalize_space(node.text(deep=True)) or heading
-            continue
+    for node, heading in _tables_and_headings(content):
         if _inside_boilerplate(node):
             continue
         spans = spans_possible and node.css_first("[colspan],[rowspan]") is not None
@@ -716,6 +718,62 @@ def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> lis
             raw.heading = raw.heading or heading
             tables.append(raw)
     return tables
+
+
+def _tables_and_headings(content: LexborNode) -> list[tuple[LexborNode, str | None]]:
+    """Every table under `content` in page order, with the last heading (h1–h6, not empty)
+    before it in page order, as far back as `content`.
+
+    The heading is found by walking back from the table (it is seldom more than a few nodes
+    away); a walk that goes on for long (tables with no heading between them) gives way to one
+    query for all headings and tables."""
+    found: list[tuple[LexborNode, str | None]] = []
+    for table in content.css("table"):
+        heading = _heading_before(table, content)
+        if heading is _TOO_FAR:
+            return _tables_and_headings_queried(content)
+        found.append((table, heading))
+    return found
+
+
+def _tables_and_headings_queried(content: LexborNode) -> list[tuple[LexborNode, str | None]]:
+    found: list[tuple[LexborNode, str | None]] = []
+    heading: str | None = None
+    for node in content.css("h1,h2,h3,h4,h5,h6,table"):
+        if node.tag_id == _TABLE_ID:
+            found.append((node, heading))
+        else:
+            heading = normalize_space(node.text(deep=True)) or heading
+    return found
+
+
+_TOO_FAR = "\x00too far"  # a sentinel: the walk back gave up
+_WALK_BACK_LIMIT = 500  # nodes
+
+
+def _heading_before(table: LexborNode, root: LexborNode) -> str | None:
+    """The text of the last non-empty heading before `table` in page order, within `root` (and
+    `root` itself); None when there is none; `_TOO_FAR` after `_WALK_BACK_LIMIT` nodes."""
+    node = table
+    root_id = root.mem_id
+    for _ in range(_WALK_BACK_LIMIT):
+        if node.mem_id == root_id:
+            return None
+        previous = node.prev
+        if previous is None:
+            parent = node.parent
+            if parent is None:
+                return None
+            node = parent  # the parent comes before its children
+        else:
+            node = previous  # ... and a sibling's last descendant right before the next sibling
+            while (last := node.last_child) is not None:
+                node = last
+        if node.tag_id in _HEADING_IDS:
+            text = normalize_space(node.text(deep=True))
+            if text:
+                return text
+    return _TOO_FAR
 
 
 def _raw_table(grid: _Grid, *, caption: str | None) -> _RawTable | None:

@@ -140,3 +140,37 @@ def test_the_memos_of_plain_cells_stay_bounded() -> None:
 def test_the_two_standards_word_lists_share_no_word() -> None:
     # detect_language counts each list on its own: a shared word would count for both.
     assert not NYNORSK_WORDS & BOKMAL_WORDS
+
+
+_block = st.deferred(
+    lambda: st.one_of(
+        st.sampled_from(
+            ["<p>Tekst 12 kommunar.</p>", "<h2>Vestland</h2>", "<h3> </h3>", "<h1>Tittel</h1>",
+             "<h4>Fylke: Agder</h4>", "<table><tr><td>Bergen</td><td>1</td></tr></table>",
+             "<nav><h2>Meny</h2></nav>", "<p><span><h5>Inne</h5></span></p>", "text"]
+        ),
+        st.lists(_block, max_size=4).map(lambda inner: "<div>" + "".join(inner) + "</div>"),
+        st.lists(_block, max_size=3).map(
+            lambda inner: "<table><tr><td>" + "".join(inner) + "</td></tr></table>"
+        ),
+    )
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(_block, max_size=8))
+def test_each_table_gets_the_heading_the_query_in_page_order_gives(blocks: list[str]) -> None:
+    tree = LexborHTMLParser(f"<html><body><main>{''.join(blocks)}</main></body></html>")
+    content = tree.css_first("main")
+    assert content is not None
+    walked = [(t.mem_id, h) for t, h in parse._tables_and_headings(content)]
+    queried = [(t.mem_id, h) for t, h in parse._tables_and_headings_queried(content)]
+    assert walked == queried
+
+
+def test_a_heading_far_back_is_still_found() -> None:
+    # Past the walk's limit the one query answers: the heading before 600 paragraphs counts.
+    body = "<h2>Agder</h2>" + "<p>x</p>" * 600 + "<table><tr><td>Risør</td><td>13</td></tr></table>"
+    content = LexborHTMLParser(f"<main>{body}</main>").css_first("main")
+    assert content is not None
+    assert [h for _, h in parse._tables_and_headings(content)] == ["Agder"]
