@@ -164,9 +164,7 @@ def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
                 {"max_depth": MAX_DEPTH},
             )
         )
-    raw_tables = _read_raw_tables(
-        content, spans_possible=content.css_first("[colspan],[rowspan]") is not None
-    )
+    raw_tables = _read_raw_tables(content)
     plain_text = " ".join(p for s in reader.sections for p in s.paragraphs)
     headers = [h for raw in raw_tables for h in raw.headers]
     language = detect_language(
@@ -686,22 +684,24 @@ def _collect_cell_text(cell: LexborNode, parts: list[str], notes: list[str]) -> 
 
 
 def _span(cell: LexborNode, attribute: str) -> int:
+    return _span_value(cell.attributes.get(attribute))
+
+
+def _span_value(text: str | None) -> int:
+    """A colspan or rowspan as a reader takes it: 1 to 50, 1 for nonsense."""
     try:
-        return max(1, min(50, int(cell.attributes.get(attribute) or 1)))
+        return max(1, min(50, int(text or 1)))
     except ValueError:
         return 1
 
 
-def _read_raw_tables(content: LexborNode, *, spans_possible: bool = True) -> list[_RawTable]:
-    """Every table of the article with the heading (or caption) it stands under.
-
-    `spans_possible` False (no cell of the page spans) spares a query per table."""
+def _read_raw_tables(content: LexborNode) -> list[_RawTable]:
+    """Every table of the article with the heading (or caption) it stands under."""
     tables: list[_RawTable] = []
     for node, heading in _tables_and_headings(content):
         if _inside_boilerplate(node):
             continue
-        spans = spans_possible and node.css_first("[colspan],[rowspan]") is not None
-        plain = None if spans else _plain_table(node)
+        plain = _plain_table(node)
         if plain is not None:
             caption = plain.caption
             grid = plain.grid()
@@ -878,8 +878,7 @@ class _PlainTable:
 
 def _plain_table(table: LexborNode) -> _PlainTable | None:
     """The table read in one walk, one C call a cell, or None when anything but table parts
-    (an element inside a cell, a comment, a nested table) is in it. Spans are not looked for:
-    the caller has."""
+    and text (an element inside a cell, a comment, a nested table) or a spanning cell is in it."""
     texts: list[str] = []
     starts: list[int] = []
     th_cells: list[int] = []
@@ -894,12 +893,16 @@ def _plain_table(table: LexborNode) -> _PlainTable | None:
     for node in chain((first,), nodes):
         tag_id = node.tag_id
         if tag_id == _TD_ID:
+            if (attributes := node.attributes) and _spans(attributes):
+                return None
             texts.append(node.text_lexbor() or "")
         elif tag_id == _TR_ID:
             starts.append(len(texts))
             th_cells.append(0)
             thead_rows += in_thead
         elif tag_id == _TH_ID:
+            if (attributes := node.attributes) and _spans(attributes):
+                return None
             texts.append(node.text_lexbor() or "")
             th_cells[-1] += 1
         elif tag_id in _SECTION_IDS:
@@ -909,6 +912,13 @@ def _plain_table(table: LexborNode) -> _PlainTable | None:
         elif tag_id not in _EMPTY_TABLE_PARTS:
             return None
     return _PlainTable(texts, starts, th_cells, thead_rows, caption)
+
+
+def _spans(attributes: dict[str, str | None]) -> bool:
+    """Does a cell with these attributes span? ("colspan=1" does not, nor does nonsense.)"""
+    return (
+        _span_value(attributes.get("colspan")) != 1 or _span_value(attributes.get("rowspan")) != 1
+    )
 
 
 def _take_carried(carried: dict[int, tuple[int, str]], column: int) -> str:
