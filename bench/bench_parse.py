@@ -1,7 +1,8 @@
 """Parse the 12 November 2021 page into the model, fingerprint included: target median ≤ 3 ms.
 
-Also times the everyday alternative, BeautifulSoup with lxml, doing the same reading (table
-found by header words, cells to numbers, article text), and prints the ratio.
+Also times the everyday alternative, BeautifulSoup with lxml, doing part of the same reading
+(table found by header words, cells to numbers, article text), interleaved with parse_page, and
+prints the ratio. The first round's parser, interleaved: bench/compare_parse.py.
 Run: bench/run parse   (or .venv/bin/python bench/bench_parse.py)
 """
 
