@@ -122,6 +122,7 @@ _YEAR_IN_TITLE = re.compile(r"\b(?:for|i)\s+(20\d\d)\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
 _ENDLESS_NUMBER = re.compile(r"\d{41}")
 _PLAIN_PAIR = re.compile(r"(\d{1,9}) \((\d{1,9})\)\Z", re.ASCII)
+_WHOLE_NUMBER = re.compile(rf"[−-]?(?:{NUMBER_PATTERN})")
 _NAME_MARKS = "*†‡¹²³⁴⁵⁶⁷⁸⁹⁰"  # a footnote marker after a name ("Voss*") is not part of it
 _MARKED_LABEL = re.compile(f"[{re.escape(_NAME_MARKS)}\x00]")  # \x00: _NOTE, defined below
 _TOTALS_LABELS = frozenset({
@@ -140,7 +141,7 @@ _FOOTNOTE_CHARS = frozenset("*†‡¹²³⁴⁵⁶⁷⁸⁹⁰")
 MAX_DEPTH = 256  # elements deeper than this are read as flat text (Python's recursion is ~1000)
 MAX_FIGURE = 1_000_000_000  # no figure on the page comes near; beyond it a number is unreadable
 _LONGEST_NUMBER = 15  # digits: a longer run is not parsed at all (int() of 5 000 digits is slow)
-_TOO_LONG = 10**_LONGEST_NUMBER
+_TOO_LONG: int = 10**_LONGEST_NUMBER
 
 
 def parse_page(html: bytes | str, *, encoding: str | None = None) -> Page:
@@ -994,18 +995,21 @@ def _warn_columns(columns: list[Column], table_number: int, warnings: list[PageW
                 warnings.append(
                     PageWarning(
                         "unknown-column",
-                        f"table {table_number}: column {column.header!r} names no measure "
+                        f"table {table_number}: column {_quoted(column.header)} names no measure "
                         "(request, decision, settled); its figures are kept as an unknown series",
-                        {"table": table_number, "header": column.header},
+                        {"table": table_number, "header": _clip(column.header)},
                     )
                 )
             elif series.key in claimed:
                 warnings.append(
                     PageWarning(
                         "ambiguous-column",
-                        f"table {table_number}: {claimed[series.key]!r} and {column.header!r} "
+                        f"table {table_number}: {_quoted(claimed[series.key])} and {_quoted(column.header)} "
                         f"both read as {series.label()}; both are kept, neither is chosen",
-                        {"table": table_number, "headers": [claimed[series.key], column.header]},
+                        {
+                            "table": table_number,
+                            "headers": [_clip(claimed[series.key]), _clip(column.header)],
+                        },
                     )
                 )
             else:
@@ -1149,20 +1153,20 @@ def _read_values(
     width = len(texts)
     for column in columns:
         text = texts[column.index] if column.index < width else ""
-        if len(column.series) == 2:  # "780 (199)": the total, then the minors
-            plain = _PLAIN_PAIR.match(text)
-            if plain:
-                values.append(int(plain.group(1)))
-                values.append(int(plain.group(2)))
+        if column.paired:  # "780 (199)": the total, then the minors
+            try:
+                values += _PAIR_VALUES[text]
                 continue
+            except KeyError:  # not plain: the long way, with its warnings
+                pass
             pair = split_pair(text)
             first, second = pair if pair else (text, "")
             values.append(_number(first, column, 0, position, warnings))
             values.append(_number(second, column, 1, position, warnings))
             continue
-        if text.isascii() and text.isdigit():  # the common case, kept fast
-            values.append(int(text))
-        else:
+        try:
+            values.append(_PLAIN_VALUES[text])
+        except KeyError:
             values.append(_number(text, column, 0, position, warnings))
     return tuple(values)
 
@@ -1175,11 +1179,23 @@ def _number(
         warnings.append(
             PageWarning(
                 "cell-note",
-                f"row {position}: {column.header!r} {text!r} has the footnote {note!r}; the "
+                f"row {position}: {_quoted(column.header)} {_quoted(text)} has the footnote "
+                f"{_quoted(note)}; the "
                 "number is read without it",
-                {"row": position, "header": column.header, "text": text, "note": note},
+                {
+                    "row": position,
+                    "header": _clip(column.header),
+                    "text": _clip(text),
+                    "note": _clip(note),
+                },
             )
         )
+    if (
+        len(text) > _LONGEST_NUMBER
+        and _WHOLE_NUMBER.fullmatch(text)
+        and sum(map(str.isdigit, text)) > _LONGEST_NUMBER
+    ):  # beyond any count, and int() refuses 4 300 digits: _bound_tables blanks it and warns
+        return -_TOO_LONG if text[0] in "−-" else _TOO_LONG
     try:
         return _parse_number(text)
     except ValueError:
@@ -1189,11 +1205,26 @@ def _number(
         warnings.append(
             PageWarning(
                 "unreadable-cell",
-                f"row {position}: {field_name} {text!r} is not a number",
-                {"row": position, "field": field_name, "header": column.header, "text": text},
+                f"row {position}: {field_name} {_quoted(text)} is not a number",
+                {
+                    "row": position,
+                    "field": field_name,
+                    "header": _clip(column.header),
+                    "text": _clip(text),
+                },
             )
         )
         return None
+
+
+def _quoted(text: str) -> str:
+    """Page text quoted in a warning's one line: at most 60 characters of it."""
+    return repr(text if len(text) <= 60 else f"{text[:59]}…")
+
+
+def _clip(text: str) -> str:
+    """Page text kept in a warning's details: at most 200 characters of it."""
+    return text if len(text) <= 200 else f"{text[:199]}…"
 
 
 @lru_cache(maxsize=4096)
@@ -1243,9 +1274,9 @@ def _number_areas(table: FigureTable, *, year: int | None, warnings: list[PageWa
             warnings.append(
                 PageWarning(
                     "unknown-municipality",
-                    f"row {position}: {area.name!r} ({area.county or 'no county'}) is not in the "
+                    f"row {position}: {_quoted(area.name)} ({area.county or 'no county'}) is not in the "
                     f"{register.structure} list of municipalities",
-                    {"row": position, "municipality": area.name, "county": area.county},
+                    {"row": position, "municipality": _clip(area.name), "county": area.county},
                 )
             )
 
