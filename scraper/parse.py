@@ -729,10 +729,12 @@ def _tables_and_headings(content: LexborNode) -> list[tuple[LexborNode, str | No
     away); a walk that goes on for long (tables with no heading between them) gives way to one
     query for all headings and tables."""
     found: list[tuple[LexborNode, str | None]] = []
+    known: dict[int, str | None] = {}  # a table's mem_id → its heading
     for table in content.css("table"):
-        heading = _heading_before(table, content)
+        heading = _heading_before(table, content, known)
         if heading is _TOO_FAR:
             return _tables_and_headings_queried(content)
+        known[table.mem_id] = heading
         found.append((table, heading))
     return found
 
@@ -752,9 +754,12 @@ _TOO_FAR = "\x00too far"  # a sentinel: the walk back gave up
 _WALK_BACK_LIMIT = 500  # nodes
 
 
-def _heading_before(table: LexborNode, root: LexborNode) -> str | None:
+def _heading_before(
+    table: LexborNode, root: LexborNode, known: dict[int, str | None]
+) -> str | None:
     """The text of the last non-empty heading before `table` in page order, within `root` (and
-    `root` itself); None when there is none; `_TOO_FAR` after `_WALK_BACK_LIMIT` nodes."""
+    `root` itself); None when there is none; `_TOO_FAR` after `_WALK_BACK_LIMIT` nodes. A table
+    met on the way whose heading is `known` (by mem_id) answers for all before it."""
     node = table
     root_id = root.mem_id
     for _ in range(_WALK_BACK_LIMIT):
@@ -770,10 +775,13 @@ def _heading_before(table: LexborNode, root: LexborNode) -> str | None:
             node = previous  # ... and a sibling's last descendant right before the next sibling
             while (last := node.last_child) is not None:
                 node = last
-        if node.tag_id in _HEADING_IDS:
+        tag_id = node.tag_id
+        if tag_id in _HEADING_IDS:
             text = normalize_space(node.text(deep=True))
             if text:
                 return text
+        elif tag_id == _TABLE_ID and node.mem_id in known:
+            return known[node.mem_id]
     return _TOO_FAR
 
 
