@@ -407,10 +407,12 @@ def _resolve_revision(
 @click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
 @click.pass_obj
 def show(state: _State, revision: str | None, county: str | None, fmt: str, as_csv: bool) -> None:
-    """Show the municipal table at a revision (default: the latest).
+    """Show the table at a revision (default: the latest), a column per series.
 
-    REVISION is a revision id or a date (the revision current on that day).
-    A blank cell stays blank; 0 is 0. CSV is `export`'s: for spreadsheets, æøå and "0301" intact.
+    REVISION is a revision id or a date (the revision current on that day). The columns are
+    `export`'s: requested, minors … for the request of the page's year, then every other
+    series on the page (decision 2023 …). A blank cell stays blank; 0 is 0. CSV is `export`'s:
+    for spreadsheets, æøå and "0301" intact.
 
     \b
     Examples:
@@ -422,19 +424,22 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
         if fmt not in ("text", "csv"):
             raise click.UsageError(f"--csv and --format {fmt} disagree: give one of them")
         fmt = "csv"
+    from scraper.export import render_csv, wide_records
+    from scraper.norsk import same_name
+
     with _open_store(state, create=False) as store:
         record = _table_revision(state, store, revision)
-        rows = store.figures(record.id, county=county)
-    if county and not rows:
+        page = store.load_page(record.id)
+    records, columns = wide_records(page, county=county)
+    if county and not records:
         raise InputError(f"no rows for county {county!r} in revision {record.id}")
     if fmt == "csv":
-        from scraper.export import TABLE_COLUMNS, render_csv, table_records
-
-        _write_output(render_csv(table_records(rows), TABLE_COLUMNS), None)
+        _write_output(render_csv(records, columns), None)
         return
-    from scraper.report import render_rows
+    from scraper.report import render_table
 
-    _echo_report(render_rows(record, rows, format=fmt, color=_color()))
+    rows = [r for r in page.rows if county is None or same_name(r.county, county)]
+    _echo_report(render_table(record, records, columns, rows=rows, format=fmt, color=_color()))
 
 
 @cli.command()

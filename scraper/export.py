@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scraper.models import FIGURE_FIELDS, Change, Page, Row, series_field
+from scraper.models import Change, Page, series_field
+from scraper.norsk import same_name
 
 EXPORT_FORMATS = ("csv", "json")
-TABLE_COLUMNS: tuple[str, ...] = ("municipality", "municipality_number", "county", *FIGURE_FIELDS)
 CHANGE_COLUMNS: tuple[str, ...] = (
     "kind", "county", "municipality", "municipality_number", "field", "measure", "year", "part",
     "old", "new", "delta", "section",
@@ -29,25 +29,13 @@ Record = dict[str, Any]
 # --- table and history -----------------------------------------------------------------------
 
 
-def table_records(rows: Iterable[Row]) -> list[Record]:
-    """Legacy rows (the request series of a page's year), a record per municipality."""
-    return [
-        {
-            "municipality": row.municipality,
-            "municipality_number": row.municipality_number,
-            "county": row.county,
-            **row.figures(),
-        }
-        for row in rows
-    ]
-
-
-def wide_records(page: Page) -> tuple[list[Record], tuple[str, ...]]:
+def wide_records(page: Page, *, county: str | None = None) -> tuple[list[Record], tuple[str, ...]]:
     """The table at one revision, wide: a record per municipality (per county on a page without
     municipal rows) and a column per series, named as diffs name them ("requested", "minors" …
     for the request of the page's year, "decision_2023" …). An area in two tables (a request
     table and a decision table) is one record. Printed totals rows are left out: a sum in the
-    spreadsheet would count them twice."""
+    spreadsheet would count them twice. `county`: that county's records alone (case- and
+    accent-blind)."""
     columns: dict[tuple[str, int | None, str], str] = {}
     for series in page.all_series:
         columns.setdefault(series.key, series_field(series, page.year))
@@ -62,6 +50,10 @@ def wide_records(page: Page) -> tuple[list[Record], tuple[str, ...]]:
     for table in page.tables:
         for position, area in enumerate(table.areas):
             if area.level != ("municipality" if municipal else "county"):
+                continue
+            if county is not None and not same_name(
+                area.county if municipal else area.name, county
+            ):
                 continue
             key = (area.number or area.name or f"#{position}", area.county)
             if municipal:

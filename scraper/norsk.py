@@ -165,6 +165,12 @@ def fold(text: str) -> str:
 _NOT_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
 
 
+def same_name(name: str | None, wanted: str) -> bool:
+    """Whether `name` is `wanted`, case- and accent-blind ("vestland" is Vestland): how a
+    `--county` option picks its rows."""
+    return name is not None and fold(name) == fold(wanted)
+
+
 def fold_loosely(text: str) -> str:
     """A key for names as people type them: 'Aalesund' = 'Ålesund', 'aurskog holand' = 'Aurskog-Høland'.
 

@@ -831,12 +831,27 @@ def render_page(page: Page, *, color: bool = False) -> str:
     return _render(lines, color=color)
 
 
-def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool = False) -> str:
-    """The table at one revision: text grouped by county, or JSON (blank = null)."""
+def render_table(
+    revision: Any,
+    records: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    rows: Sequence[Any],
+    format: str,
+    color: bool = False,
+) -> str:
+    """The table at one revision as `export` lays it out (a record per municipality, or per
+    county on a page of county lines, and a column per series): text grouped by county, or JSON
+    (blank = null) with the legacy `rows` (the request series of the page's year) kept."""
     if format == "json":
         return (
             json.dumps(
-                {"revision": record_to_dict(revision), "rows": [row.to_dict() for row in rows]},
+                {
+                    "revision": record_to_dict(revision),
+                    "rows": [row.to_dict() for row in rows],
+                    "columns": list(columns),
+                    "table": list(records),
+                },
                 ensure_ascii=False,
                 indent=2,
             )
@@ -847,33 +862,57 @@ def render_rows(revision: Any, rows: Sequence[Any], *, format: str, color: bool 
         [
             (
                 f"Sist oppdatert {format_date(revision.updated)} · first seen "
-                f"{revision.first_seen[:10]} · {len(rows)} rows · {_CELL_BLANK} = blank cell",
+                f"{revision.first_seen[:10]} · {len(records)} rows · {_CELL_BLANK} = blank cell",
                 None,
             )
         ],
     ]
+    # A page of county lines (IMDi's 2017 table) has records named by their county alone.
+    counties = "municipality" not in columns
+    name, number = (
+        ("county", "county_number") if counties else ("municipality", "municipality_number")
+    )
+    series = [c for c in columns if c not in ("municipality", "municipality_number", "county",
+                                              "county_number")]  # fmt: skip
     table: list[list[Line]] = []
-    # A page of county lines (IMDi's 2017 table) has rows named by their county alone.
-    counties = bool(rows) and all(r.municipality is None and r.county for r in rows)
     county = object()
-    for row in rows:
-        if row.county != county and not counties:
-            county = row.county
-            table.append([[(row.county or "(no county)", "heading")]])
+    for record in records:
+        if record.get("county") != county and not counties:
+            county = record.get("county")
+            table.append([[(record.get("county") or "(no county)", "heading")]])
         table.append(
             [
-                [((row.county if counties else row.municipality) or "(no name)", None)],
-                [(row.municipality_number or "", None)],
-                *(_cell(v) for v in row.figures().values()),
+                [(record.get(name) or "(no name)", None)],
+                [(record.get(number) or "", None)],
+                *(_cell(record[field]) for field in series),
             ]
         )
+    # Beside series of other years, the request of the page's year says its year too.
+    year = revision.year if any(f not in FIGURE_LABELS for f in series) else None
     header: list[list[Line]] = [
-        [_heading("county" if counties else "municipality"), _heading("number")]
-        + [_heading(FIGURE_LABELS[f]) for f in FIGURE_FIELDS]
+        [_heading(name), _heading("number")] + [_heading(column_label(f, year)) for f in series]
     ]
     lines.append([])
-    lines.append(Grid(header + table, "llrrrr"))
+    lines.append(Grid(header + table, "ll" + "r" * len(series)))
     return _render_blocks(lines, color=color)
+
+
+def column_label(field: str, year: int | None = None) -> str:
+    """A wide table's column as a heading: 'requested', 'minors 15–18', 'decision 2023 minors',
+    an unknown series by its header; with `year`, the request of that year as 'request 2017',
+    'request 2017 minors'."""
+    if field in FIGURE_LABELS:
+        if year is None:
+            return FIGURE_LABELS[field]
+        part = "" if field == "requested" else " " + FIGURE_LABELS[field]
+        return f"request {year}{part}"
+    if field.startswith("unknown:"):
+        return field.removeprefix("unknown:")
+    for suffix, label in (("_minors_15_18", " minors 15–18"), ("_minors_under_15", " minors <15"),
+                          ("_minors", " minors")):  # fmt: skip
+        if field.endswith(suffix):
+            return field.removesuffix(suffix).replace("_", " ") + label
+    return field.replace("_", " ")
 
 
 def render_history(

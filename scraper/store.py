@@ -73,7 +73,7 @@ from scraper.models import (
     Series,
     Totals,
 )
-from scraper.norsk import fold
+from scraper.norsk import fold, same_name
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -1350,12 +1350,9 @@ class Store:
 
     def figures(self, revision_id: int, county: str | None = None) -> list[Row]:
         """A revision's rows (the request series of its year) in page order; `county` matches
-        case- and accent-blind."""
+        as `--county` does (case- and accent-blind)."""
         rows = self.load_page(revision_id).rows
-        if county is None:
-            return list(rows)
-        key = fold(county)
-        return [row for row in rows if row.county is not None and fold(row.county) == key]
+        return [row for row in rows if county is None or same_name(row.county, county)]
 
     def area_names(
         self, page_id: int, level: str = "municipality"

@@ -25,3 +25,10 @@ def run_cli(*args: str) -> CliResult:
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+# The wide columns of a page with the request series of its year alone (the 12 Nov 2021 page).
+TABLE_COLUMNS = (
+    "municipality", "municipality_number", "county", "requested", "minors", "minors_15_18",
+    "minors_under_15",
+)  # fmt: skip

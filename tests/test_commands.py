@@ -285,6 +285,52 @@ def test_show_json(two: Cli) -> None:
     assert (risor["requested"], risor["minors"]) == (13, None)
 
 
+def test_show_has_a_column_per_series_as_export_has(cli: Cli) -> None:
+    # IMDi's request and decision tables of 2016 and 2017, per county (synthetic per-county
+    # tables in the real 2017 shape): every series is shown, not the request of the year alone.
+    page = FIXTURES / "synthetic" / "synthetic-2017-county-and-municipal-tables.html"
+    assert cli("ingest", str(page), "--fetched-at", "2017-03-06T10:00:00Z").code == 0
+
+    text = cli("show", "--county", "Østfold")
+    shown = cli("show", "--county", "østfold", "--csv")
+    exported = cli("export", "--format", "csv")
+    data = json.loads(cli("show", "--json").out)
+
+    header = text.out.splitlines()[3].split()
+    assert " ".join(header) == (
+        "municipality number request 2016 request 2016 minors decision 2016 decision 2016 minors "
+        "request 2017 request 2017 minors decision 2017 decision 2017 minors"
+    )
+    halden = next(line.split() for line in text.out.splitlines() if "Halden" in line)
+    assert halden == ["Halden", "0101", "63", "0", "44", "4", "25", "4", "6", "1"]
+    aremark = next(line.split() for line in text.out.splitlines() if "Aremark" in line)
+    assert aremark[-2:] == ["–", "–"]  # no decision for 2017 registered: blank, not 0
+    rows = csv_rows(shown.out)
+    assert rows == [r for r in csv_rows(exported.out) if r["county"] == "Østfold"]
+    assert rows[0]["decision_2016_minors"] == "4" and rows[0]["requested"] == "25"
+    assert data["columns"][3:] == [
+        "request_2016", "request_2016_minors", "decision_2016", "decision_2016_minors",
+        "requested", "minors", "decision_2017", "decision_2017_minors",
+    ]  # fmt: skip
+    assert len(data["table"]) == len(data["rows"]) == 426
+    assert data["table"][0]["decision_2017"] == 6
+
+
+def test_show_county_lines_with_every_series(cli: Cli) -> None:
+    # IMDi's real 2017 table: 19 county lines, requests and decisions for 2016 and 2017.
+    page = FIXTURES / "real" / "2017-03-06-anmodning-og-vedtak.html"
+    assert cli("ingest", str(page), "--fetched-at", "2017-03-06T10:00:00Z").code == 0
+
+    lines = cli("show").out.splitlines()
+
+    assert "19 rows" in lines[1]
+    assert lines[3].split()[:4] == ["county", "number", "request", "2016"]
+    ostfold = next(line.split() for line in lines if line.startswith("Østfold"))
+    assert ostfold == ["Østfold", "780", "199", "700", "107", "469", "30", "469", "41"]
+    akershus = next(line for line in lines if line.startswith("Akershus"))
+    assert "1 410" in akershus  # Norwegian thousands, as printed
+
+
 def test_show_on_an_empty_store_is_exit_2(cli: Cli) -> None:
     from scraper.store import open_store
 

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import TABLE_COLUMNS, run_cli
 from history_store import build_store
 
-from scraper.export import LONG_COLUMNS, TABLE_COLUMNS, render_csv
+from scraper.export import LONG_COLUMNS, render_csv
 
 BOM = "\ufeff"
 

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import TABLE_COLUMNS, run_cli
 from history_store import FIXTURES, build_store
 from server import LoopbackServer, Reply
 
 from scraper.cli import cli
-from scraper.export import TABLE_COLUMNS, render_csv
+from scraper.export import render_csv
 from scraper.store import lock_store
 
 MISSING_NAME = {
