@@ -439,7 +439,18 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
     from scraper.report import render_table
 
     rows = [r for r in page.rows if county is None or same_name(r.county, county)]
-    _echo_report(render_table(record, records, columns, rows=rows, format=fmt, color=_color()))
+    _echo_report(
+        render_table(
+            record,
+            records,
+            columns,
+            rows=rows,
+            key_figures=page.key_figures,
+            language=page.language,
+            format=fmt,
+            color=_color(),
+        )  # fmt: skip
+    )
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Figure, Page, Series
+from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Figure, KeyFigure, Page, Series
 from scraper.norsk import format_date, format_number
 
 FORMATS = ("text", "markdown", "json")
@@ -837,12 +837,15 @@ def render_table(
     columns: Sequence[str],
     *,
     rows: Sequence[Any],
+    key_figures: Sequence[KeyFigure] = (),
+    language: str | None = None,
     format: str,
     color: bool = False,
 ) -> str:
     """The table at one revision as `export` lays it out (a record per municipality, or per
-    county on a page of county lines, and a column per series): text grouped by county, or JSON
-    (blank = null) with the legacy `rows` (the request series of the page's year) kept."""
+    county on a page of county lines, and a column per series), then the key figures the text
+    states: text grouped by county, or JSON (blank = null) with the legacy `rows` (the request
+    series of the page's year) kept."""
     if format == "json":
         return (
             json.dumps(
@@ -851,22 +854,63 @@ def render_table(
                     "rows": [row.to_dict() for row in rows],
                     "columns": list(columns),
                     "table": list(records),
+                    "key_figures": [k.to_dict() for k in key_figures],
                 },
                 ensure_ascii=False,
                 indent=2,
             )
             + "\n"
         )
+    shape = (
+        f"{_plural(len(records), 'row', 'rows')} · {_CELL_BLANK} = blank cell"
+        if records
+        else "no table"
+    )
     lines: list[Block] = [
         [(f"Revision {revision.id} · {revision.title or '(no title)'}", "heading")],
         [
             (
                 f"Sist oppdatert {format_date(revision.updated)} · first seen "
-                f"{revision.first_seen[:10]} · {len(records)} rows · {_CELL_BLANK} = blank cell",
+                f"{revision.first_seen[:10]} · {shape}",
                 None,
             )
         ],
     ]
+    if records:
+        lines += [[], _table_grid(revision, records, columns)]
+    if key_figures:
+        lines += [[], [("Key figures (as the text states them)", "heading")]]
+        lines.append(
+            Grid(
+                [[_heading("series"), _heading("counts"), _heading(""), _heading("value")]]
+                + [
+                    [
+                        [(_key_figure_label(k, language), None)],
+                        [(k.subject, None)],
+                        [(QUALIFIER_LABELS.get(k.qualifier or "", ""), None)],
+                        _cell(k.value),
+                    ]
+                    for k in key_figures
+                ],
+                "lllr",
+            )
+        )
+    return _render_blocks(lines, color=color)
+
+
+QUALIFIER_LABELS = {"at-least": "at least", "about": "about", "at-most": "at most"}
+
+
+def _key_figure_label(figure: KeyFigure, language: str | None) -> str:
+    """'Vedtak 2023', 'Oppmoding 2022 · einslege mindreårige'; a figure whose sentence names no
+    measure (a forecast, a need) as 'no measure stated 2022'."""
+    if figure.measure == "unknown":
+        year = f" {figure.year}" if figure.year is not None else ""
+        return f"no measure stated{year}"
+    return Series(figure.measure, figure.year, figure.part).label(language)
+
+
+def _table_grid(revision: Any, records: Sequence[dict[str, Any]], columns: Sequence[str]) -> Grid:
     # A page of county lines (IMDi's 2017 table) has records named by their county alone.
     counties = "municipality" not in columns
     name, number = (
@@ -892,9 +936,7 @@ def render_table(
     header: list[list[Line]] = [
         [_heading(name), _heading("number")] + [_heading(column_label(f, year)) for f in series]
     ]
-    lines.append([])
-    lines.append(Grid(header + table, "ll" + "r" * len(series)))
-    return _render_blocks(lines, color=color)
+    return Grid(header + table, "ll" + "r" * len(series))
 
 
 def column_label(field: str, year: int | None = None) -> str:

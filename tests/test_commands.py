@@ -331,6 +331,25 @@ def test_show_county_lines_with_every_series(cli: Cli) -> None:
     assert "1 410" in akershus  # Norwegian thousands, as printed
 
 
+def test_show_a_page_without_a_table_gives_its_key_figures(cli: Cli) -> None:
+    # Bosettingstall, 3 Oct 2023: the figures are sentences, not a table.
+    page = FIXTURES / "real" / "2023-10-03-bosettingstall.html"
+    assert cli("ingest", str(page), "--fetched-at", "2023-10-03T12:00:00Z").code == 0
+
+    text = cli("show")
+    data = json.loads(cli("show", "--json").out)
+
+    assert text.code == 0
+    assert text.out.splitlines()[1].endswith("· no table")
+    rows = [" ".join(line.split()) for line in text.out.splitlines()]
+    assert "Anmodning 2023 refugees 38 000" in rows
+    assert "Vedtak 2023 municipalities 291" in rows
+    assert "Vedtak 2023 refugees 35 499" in rows
+    assert data["table"] == [] and data["rows"] == []
+    assert {"measure": "decision", "subject": "refugees", "part": "total", "year": 2023,
+            "value": 35499, "qualifier": None} in data["key_figures"]  # fmt: skip
+
+
 def test_show_on_an_empty_store_is_exit_2(cli: Cli) -> None:
     from scraper.store import open_store
 
