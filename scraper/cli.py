@@ -449,7 +449,7 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
             language=page.language,
             format=fmt,
             color=_color(),
-        )  # fmt: skip
+        )
     )
 
 
