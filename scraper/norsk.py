@@ -183,7 +183,7 @@ def fold_loosely(text: str) -> str:
     return key.replace("aa", "a").replace("oe", "o")
 
 
-_WORD = re.compile(r"[a-zæøåA-ZÆØÅ]+")
+_WORD = re.compile(r"[^\W\d_]+")  # letters, accented ones too: Nynorsk's "òg" is a word
 
 
 def detect_language(text: str, *, declared: str | None = None) -> str | None:

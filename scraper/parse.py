@@ -42,7 +42,7 @@ from scraper.norsk import parse_number as _parse_number
 from scraper.statements import read_key_figures, read_statements
 
 # Bumped whenever a change here can change what is read from a page (stored with each revision).
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 _BOILERPLATE_TAGS = frozenset({
     "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form",

@@ -195,6 +195,8 @@ def test_parse_language_from_words_not_only_the_lang_attribute() -> None:
     assert detect_language("IMDi har bedt 212 kommunar", declared="nb") == "nn"
     assert detect_language("Av disse er 32 kommuner anmodet", declared="nn") == "nb"
     assert detect_language("12 345", declared="nn-NO") == "nn"
+    # "òg" (also) is Nynorsk's own; an accented letter is part of a word, not a break in it
+    assert detect_language("Dei skal òg busetje. Alle kommuner", declared="nb") == "nn"
 
 
 def test_parse_updated_from_time_datetime_attribute() -> None:
