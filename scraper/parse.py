@@ -607,19 +607,8 @@ _NOTE = "\x00"
 
 
 def _cell_text(cell: LexborNode) -> str:
-    """A cell's text as read_cell_text reads it, a footnote's note after `_NOTE`; its common
-    case inlined, as this is the parser's hottest function."""
-    child = cell.child
-    if child is None:
-        return ""
-    if child.next is None and child.tag_id == _TEXT_TAG_ID:
-        # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
-        text = " ".join((child.text_content or "").split())
-        if (text.isascii() and not text.endswith("*")) or not _NEEDS_CLEANING.search(text):
-            return text
-        text, note = _finish_cell_text(text, None)
-    else:
-        text, note = read_cell_text(cell)
+    """A cell's text as read_cell_text reads it, a footnote's note after `_NOTE`."""
+    text, note = read_cell_text(cell)
     return f"{text}{_NOTE}{note}" if note else text
 
 
@@ -740,6 +729,7 @@ def _tables_and_headings(content: LexborNode) -> list[tuple[LexborNode, str | No
 
 
 def _tables_and_headings_queried(content: LexborNode) -> list[tuple[LexborNode, str | None]]:
+    """The same answer from one query for every heading and table, in page order."""
     found: list[tuple[LexborNode, str | None]] = []
     heading: str | None = None
     for node in content.css("h1,h2,h3,h4,h5,h6,table"):
