@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
@@ -19,7 +21,9 @@ from scraper import parse
 from scraper.columns import classify_columns
 from scraper.municipalities import load_register
 from scraper.norsk import BOKMAL_WORDS, NYNORSK_WORDS, normalize_space
-from scraper.parse import PageWarning
+from scraper.parse import PageWarning, parse_page
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # Every kind of white space the pages hold, and the two zero-width ones normalize_space adds.
 _SPACES = " \t\n\r\f\v\u00a0\u2007\u202f\u2028\u2029\u3000\x1c\x1f\u200b\ufeff"
@@ -181,3 +185,27 @@ def test_a_heading_far_back_is_still_found() -> None:
     content = LexborHTMLParser(f"<main>{body}</main>").css_first("main")
     assert content is not None
     assert [h for _, h in parse._tables_and_headings(content)] == ["Agder"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "cell"),
+    [
+        ("page-2022-nn-a.html", "<td>Risør</td>"),
+        ("synthetic/synthetic-2017-county-and-municipal-tables.html", "<td>Halden</td>"),
+    ],
+)
+def test_a_whole_page_reads_the_same_the_long_way(fixture: str, cell: str) -> None:
+    # One element inside one cell sends that table the long way (cell by cell, read_cell_text,
+    # figures row by row): every figure, name, number and the fingerprint stay the same.
+    html = (FIXTURES / fixture).read_text(encoding="utf-8")
+    assert html.count(cell) == 1
+    fast = parse_page(html)
+    slow = parse_page(
+        html.replace(cell, cell.replace(">", "><span>", 1).replace("</", "</span></"))
+    )
+    assert slow.tables == fast.tables
+    assert [a.number for t in slow.tables for a in t.areas] == [
+        a.number for t in fast.tables for a in t.areas
+    ]
+    assert slow.warnings == fast.warnings
+    assert slow.fingerprint == fast.fingerprint
