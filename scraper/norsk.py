@@ -183,7 +183,9 @@ def fold_loosely(text: str) -> str:
     return key.replace("aa", "a").replace("oe", "o")
 
 
-_WORD = re.compile(r"[^\W\d_]+")  # letters, accented ones too: Nynorsk's "òg" is a word
+# The letters of Norwegian and Sámi words, accented ones too ("òg", "idé"), of casefolded text
+# (one character class: twice as fast as a category test).
+_WORD = re.compile("[a-zæøåàáâäãçèéêëìíîïñòóôöõùúûüýčđŋšŧž]+")
 
 
 def detect_language(text: str, *, declared: str | None = None) -> str | None:
