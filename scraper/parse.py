@@ -84,6 +84,12 @@ _BLOCK_TAGS = frozenset(
     ]
 )
 _HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+# lexbor's ids of the block tags (a block reads as a space on each side in read_cell_text).
+_BLOCK_IDS = frozenset(
+    node.tag_id
+    for tag in _BLOCK_TAGS - {"body", "caption", "table"}
+    for node in LexborHTMLParser(f"<div><{tag}></{tag}></div>").css(tag)
+)
 # lexbor's numeric ids of <td> and <th>: comparing ints is the cheapest test in the table loop.
 _TABLE_TAG_IDS = {
     node.tag: node.tag_id
@@ -135,6 +141,16 @@ _INVISIBLE = re.compile(
 )
 _NEEDS_CLEANING = re.compile(f"{_INVISIBLE.pattern[:-1]}*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]")  # one class: a fast scan
 _NOT_CELL_TEXT = frozenset({"script", "style", "template", "noscript", "-comment"})
+# Elements whose text is not a cell's text as it stands (left out, a note, a line break).
+_NOT_WRAPPER_IDS = frozenset(
+    node.tag_id
+    for node in LexborHTMLParser(
+        "<div><script></script><style></style><template></template><noscript></noscript>"
+        "<!-- x --><sup></sup><br><sub></sub></div>"
+    )
+    .css("div")[0]
+    .iter(include_text=True)
+)
 # A footnote marker glued to a number: "182*", "182¹", "182 †"
 _MARKED_NUMBER = re.compile(rf"^([−-]?(?:{NUMBER_PATTERN}))\s*([*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]+)$")
 _FOOTNOTE_CHARS = frozenset("*†‡¹²³⁴⁵⁶⁷⁸⁹⁰")
@@ -625,10 +641,41 @@ def read_cell_text(cell: LexborNode) -> tuple[str, str | None]:
     child = cell.child
     if child is not None and child.next is None and child.tag_id == _TEXT_TAG_ID:
         return _finish_cell_text(child.text_content or "", None)
+    wrapped = _wrapped_text(cell)
+    if wrapped is not None:
+        return _finish_cell_text(wrapped, None)
+    return _walked_cell_text(cell)
+
+
+def _walked_cell_text(cell: LexborNode) -> tuple[str, str | None]:
+    """read_cell_text the long way: every node of the cell walked."""
     parts: list[str] = []
     notes: list[str] = []
     _collect_cell_text(cell, parts, notes)
     return _finish_cell_text("".join(parts), _clean_text(" ".join(notes)) or None)
+
+
+def _wrapped_text(cell: LexborNode) -> str | None:
+    """The text of a cell that holds one element around one text ("<p>13</p>", "<strong>Bergen
+    </strong>"), white space around it aside — as the long walk reads it, since the spaces a
+    block adds at the edges go — else None. A footnote (<sup>), a <br>, a script and the like
+    are not wrappers."""
+    element: LexborNode | None = None
+    for node in cell.iter(include_text=True):
+        if node.tag_id == _TEXT_TAG_ID:
+            text = node.text_content
+            if text and not text.isspace():
+                return None
+        elif element is not None:
+            return None
+        else:
+            element = node
+    if element is None or element.tag_id in _NOT_WRAPPER_IDS:
+        return None
+    inner = element.child
+    if inner is None or inner.next is not None or inner.tag_id != _TEXT_TAG_ID:
+        return None
+    return inner.text_content or ""
 
 
 def _finish_cell_text(raw: str, note: str | None) -> tuple[str, str | None]:
@@ -671,10 +718,6 @@ def _collect_cell_text(cell: LexborNode, parts: list[str], notes: list[str]) -> 
             if is_block:
                 parts.append(" ")
             stack.append((node.iter(include_text=True), is_block))
-
-
-def _span(cell: LexborNode, attribute: str) -> int:
-    return _span_value(cell.attributes.get(attribute))
 
 
 def _span_value(text: str | None) -> int:
@@ -833,8 +876,10 @@ def _grid(table: LexborNode) -> _Grid:
             while len(row) in carried:
                 row.append(_take_carried(carried, len(row)))
             text = _cell_text(cell)
-            rowspan = _span(cell, "rowspan")
-            for _ in range(_span(cell, "colspan")):
+            attributes = cell.attributes
+            rowspan = _span_value(attributes.get("rowspan")) if attributes else 1
+            colspan = _span_value(attributes.get("colspan")) if attributes else 1
+            for _ in range(colspan):
                 if rowspan > 1:
                     carried[len(row)] = (rowspan - 1, text)
                 row.append(text)
@@ -876,9 +921,15 @@ class _PlainTable:
 
 
 def _plain_table(table: LexborNode) -> _PlainTable | None:
-    """The table read in one walk, one C call a cell, or None when anything but table parts
-    and text (an element inside a cell, a comment, a nested table) or a spanning cell is in it."""
+    """The table read in one walk, one C call a cell, or None when a cell's text as one run is
+    not its text as read_cell_text reads it, or a cell spans.
+
+    Text and inline elements ("<strong>Bergen</strong>") read as one run. So does one block
+    ("<p>13</p>") when the cell holds nothing else but white space: the spaces a block adds go
+    at the cell's edges. Anything else — a second block, text beside a block, a <br>, a
+    footnote (<sup>), a script, a comment, a nested table — sends the table the long way."""
     texts: list[str] = []
+    block_cell = -1  # the cell that holds a block already
     starts: list[int] = []
     th_cells: list[int] = []
     thead_rows = 0
@@ -908,14 +959,23 @@ def _plain_table(table: LexborNode) -> _PlainTable | None:
             in_thead = tag_id == _THEAD_ID
         elif tag_id == _CAPTION_ID:
             caption = caption or node
-        elif tag_id not in _EMPTY_TABLE_PARTS:
+        elif tag_id in _EMPTY_TABLE_PARTS:
+            continue
+        elif tag_id in _NOT_WRAPPER_IDS or tag_id == _TABLE_ID:
             return None
+        elif tag_id in _BLOCK_IDS:  # inside the latest cell (nothing else holds elements)
+            cell = len(texts) - 1
+            if cell < 0 or cell == block_cell:
+                return None
+            if " ".join(texts[cell].split()) != " ".join((node.text_lexbor() or "").split()):
+                return None  # text beside the block: the block's spaces would fall inside
+            block_cell = cell
     return _PlainTable(texts, starts, th_cells, thead_rows, caption)
 
 
 def _spans(attributes: dict[str, str | None]) -> bool:
     """Does a cell with these attributes span? ("colspan=1" does not, nor does nonsense.)"""
-    return (
+    return ("colspan" in attributes or "rowspan" in attributes) and (
         _span_value(attributes.get("colspan")) != 1 or _span_value(attributes.get("rowspan")) != 1
     )
 
