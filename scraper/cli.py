@@ -192,6 +192,8 @@ def _read_file(name: str, *, max_bytes: int) -> bytes:
     """A saved page: a file, `-` for stdin, or a gzip file such as a snapshot (`.html.gz`)."""
     if name == "-":
         data = sys.stdin.buffer.read()
+    elif not name.strip():  # "$(ls snapshots/*.html.gz | head -1)" where there is none
+        raise InputError("an empty file name: no file to read")
     else:
         try:
             data = Path(name).read_bytes()
@@ -270,7 +272,7 @@ def check(state: _State, quiet: bool, as_json: bool, exit_code: bool) -> None:
     \b
     Examples:
       imdi-watch check
-      imdi-watch check --quiet --exit-code || echo "IMDi changed"
+      imdi-watch check --quiet --exit-code; [ $? -ne 1 ] || echo "IMDi changed"
       */30 * * * *  cd /srv/imdi-watch && ./imdi-watch check --quiet
 
     Exit codes: 0 ok, 1 new revision (with --exit-code), 2 bad config, 3 fetch/parse/store

@@ -47,6 +47,13 @@ def test_parse_missing_file_is_exit_2_with_one_line() -> None:
     assert result.err.strip() == "imdi-watch: error: no/such/page.html: no such file"
 
 
+def test_parse_an_empty_file_name_says_so() -> None:
+    # What `parse "$(ls -t snapshots/*.html.gz | head -1)"` passes where there is no snapshot.
+    result = run_cli("parse", "")
+    assert result.code == 2
+    assert result.err.strip() == "imdi-watch: error: an empty file name: no file to read"
+
+
 def test_parse_non_html_input_is_exit_2(tmp_path: Path) -> None:
     pdf = tmp_path / "page.pdf"
     pdf.write_bytes(b"%PDF-1.7\n\x00\x01binary")
