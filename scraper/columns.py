@@ -13,14 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from scraper.models import Series
-from scraper.norsk import (
-    AGE_15_18,
-    AGE_UNDER_15,
-    MINORS_WORDS,
-    fold,
-    measure_of,
-    minors_part,
-)
+from scraper.norsk import MINORS_WORDS, fold, measure_of, minors_part
 
 AREA_COLUMNS = ("municipality", "municipality_number", "county", "county_number")
 
@@ -46,10 +39,6 @@ class Column:
     @property
     def paired(self) -> bool:
         return len(self.series) == 2
-
-    @property
-    def unknown(self) -> bool:
-        return self.area is None and any(s.measure == "unknown" for s in self.series)
 
 
 def area_column(header: str) -> str | None:
@@ -117,9 +106,9 @@ def _classify(headers: tuple[str, ...], page_year: int | None) -> tuple[Column, 
 def _part(key: str) -> str:
     """The share of the measure a column counts. A parenthesis "(herav …)" does not make the
     column a minors column: it adds a second figure to it. An age band alone ("15-18") in a
-    header is a band of minors, as IMDi's tables print them beside the minors column."""
-    bare = _PAIRED.sub(" ", key)
-    return minors_part(bare, minors_named=bool(AGE_15_18.search(bare) or AGE_UNDER_15.search(bare)))
+    header is a band of minors (`minors_named`), as IMDi's tables print them beside the minors
+    column; a header with neither a band nor minors words counts the total."""
+    return minors_part(_PAIRED.sub(" ", key), minors_named=True)
 
 
 _PAIR_CELL = re.compile(r"^\s*([^()]*?)\s*\(\s*([^()]*?)\s*\)\s*$")

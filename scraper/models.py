@@ -10,8 +10,7 @@ from typing import Any
 FIGURE_FIELDS: tuple[str, ...] = ("requested", "minors", "minors_15_18", "minors_under_15")
 HEADLINE_FIELDS: tuple[str, ...] = ("municipalities", "refugees", "minor_municipalities", "minors")
 
-# A series is (measure, year, part). Measures: what a figure counts; parts: which share of it.
-MEASURES: tuple[str, ...] = ("request", "decision", "settled", "unknown")
+# A series is (measure, year, part); its part says which share of the measure it counts.
 PARTS: tuple[str, ...] = ("total", "minors", "minors_15_18", "minors_under_15")
 LEVELS: tuple[str, ...] = ("municipality", "county", "total")
 # Every code a PageWarning may carry (README "Warnings" lists them with their meaning).

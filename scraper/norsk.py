@@ -79,7 +79,10 @@ BOKMAL_WORDS = frozenset(
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f\u200b\u2028\u2029\ufeff]+")
 # A number as IMDi prints it: "5 500", "5\u00a0500", "5.500", "5500", "-3".
 NUMBER_PATTERN = r"\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?!\d)|\d+"
-_NUMBER = re.compile(rf"^[−-]?(?:{NUMBER_PATTERN})$")
+# The same, signed, as a whole text: use it with fullmatch().
+WHOLE_NUMBER = re.compile(rf"[−-]?(?:{NUMBER_PATTERN})")
+# A number printed longer than this is no count (int() refuses 4 300+ digits): read as no figure.
+MAX_NUMBER_CHARS = 40
 _GROUPING = re.compile(r"[ \u00a0\u202f.]")
 
 _DATE_WORDS = re.compile(
@@ -106,7 +109,7 @@ def parse_number(text: str | None) -> int | None:
     cleaned = normalize_space(text)
     if not cleaned or cleaned in ("-", "–", "—"):
         return None
-    if not _NUMBER.match(cleaned):
+    if not WHOLE_NUMBER.fullmatch(cleaned):
         raise ValueError(f"not a number: {text!r}")
     negative = cleaned[0] in "−-"
     value = int(_GROUPING.sub("", cleaned.lstrip("−-")))

@@ -37,7 +37,15 @@ from scraper.models import (
     series_field,
 )
 from scraper.municipalities import choose_structure, county_names, load_register
-from scraper.norsk import NUMBER_PATTERN, detect_language, fold, normalize_space, parse_date
+from scraper.norsk import (
+    MAX_NUMBER_CHARS,
+    NUMBER_PATTERN,
+    WHOLE_NUMBER,
+    detect_language,
+    fold,
+    normalize_space,
+    parse_date,
+)
 from scraper.norsk import parse_number as _parse_number
 from scraper.statements import read_key_figures, read_statements
 
@@ -84,12 +92,19 @@ _BLOCK_TAGS = frozenset(
     ]
 )
 _HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+_NOT_CELL_TEXT = frozenset({"script", "style", "template", "noscript", "-comment"})
+
+
+def _tag_ids(names: frozenset[str]) -> frozenset[int]:
+    """lexbor's numeric ids of these tags ("-comment": a comment), read off a snippet that holds
+    each in a <div> (so no table parts, body or caption)."""
+    snippet = "".join("<!---->" if n == "-comment" else f"<{n}></{n}>" for n in sorted(names))
+    div = LexborHTMLParser(f"<div>{snippet}</div>").css("div")[0]
+    return frozenset(n.tag_id for n in div.traverse(include_text=True) if n.tag in names)
+
+
 # lexbor's ids of the block tags (a block reads as a space on each side in read_cell_text).
-_BLOCK_IDS = frozenset(
-    node.tag_id
-    for tag in _BLOCK_TAGS - {"body", "caption", "table"}
-    for node in LexborHTMLParser(f"<div><{tag}></{tag}></div>").css(tag)
-)
+_BLOCK_IDS = _tag_ids(_BLOCK_TAGS - {"body", "caption", "table"})
 # lexbor's numeric ids of <td> and <th>: comparing ints is the cheapest test in the table loop.
 _TABLE_TAG_IDS = {
     node.tag: node.tag_id
@@ -100,12 +115,7 @@ _TABLE_TAG_IDS = {
 }
 _TR_ID, _TH_ID, _TD_ID = _TABLE_TAG_IDS["tr"], _TABLE_TAG_IDS["th"], _TABLE_TAG_IDS["td"]
 _THEAD_ID = _TABLE_TAG_IDS["thead"]
-_HEADING_IDS = frozenset(
-    node.tag_id
-    for node in LexborHTMLParser("<h1></h1><h2></h2><h3></h3><h4></h4><h5></h5><h6></h6>").css(
-        "h1,h2,h3,h4,h5,h6"
-    )
-)
+_HEADING_IDS = _tag_ids(_HEADING_TAGS | {"h1"})
 _CELL_TAG_IDS = frozenset({_TD_ID, _TH_ID})
 _TABLE_ID, _CAPTION_ID = _TABLE_TAG_IDS["table"], _TABLE_TAG_IDS["caption"]
 _SECTION_IDS = frozenset(_TABLE_TAG_IDS[tag] for tag in ("thead", "tbody", "tfoot"))
@@ -126,9 +136,8 @@ _UPDATED_IN_HEADING = re.compile(r"\boppdatert\s+(\d{1,2}\.\s*[a-zæøå]+)\s*\)
 _SITE_SUFFIX = re.compile(r"\s*(?:[|–—-]\s*IMDi\s*$|^\s*IMDi\s*[|–—-]\s*)", re.I)
 _YEAR_IN_TITLE = re.compile(r"\b(?:for|i)\s+(20\d\d)\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
-_ENDLESS_NUMBER = re.compile(r"\d{41}")
+_ENDLESS_NUMBER = re.compile(rf"\d{{{MAX_NUMBER_CHARS + 1}}}")  # too long to be a count
 _PLAIN_PAIR = re.compile(r"(\d{1,9}) \((\d{1,9})\)\Z", re.ASCII)
-_WHOLE_NUMBER = re.compile(rf"[−-]?(?:{NUMBER_PATTERN})")
 _NAME_MARKS = "*†‡¹²³⁴⁵⁶⁷⁸⁹⁰"  # a footnote marker after a name ("Voss*") is not part of it
 _MARKED_LABEL = re.compile(f"[{re.escape(_NAME_MARKS)}\x00]")  # \x00: _NOTE, defined below
 _TOTALS_LABELS = frozenset({
@@ -139,21 +148,13 @@ _TOTALS_LABELS = frozenset({
 _INVISIBLE = re.compile(
     "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
 )
-_NEEDS_CLEANING = re.compile(f"{_INVISIBLE.pattern[:-1]}*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]")  # one class: a fast scan
-_NOT_CELL_TEXT = frozenset({"script", "style", "template", "noscript", "-comment"})
+# An invisible character or a footnote mark: one character class, a fast scan.
+_NEEDS_CLEANING = re.compile(f"{_INVISIBLE.pattern[:-1]}{re.escape(_NAME_MARKS)}]")
 # Elements whose text is not a cell's text as it stands (left out, a note, a line break).
-_NOT_WRAPPER_IDS = frozenset(
-    node.tag_id
-    for node in LexborHTMLParser(
-        "<div><script></script><style></style><template></template><noscript></noscript>"
-        "<!-- x --><sup></sup><br><sub></sub></div>"
-    )
-    .css("div")[0]
-    .iter(include_text=True)
-)
+_NOT_WRAPPER_IDS = _tag_ids(_NOT_CELL_TEXT | {"sup", "br", "sub"})
 # A footnote marker glued to a number: "182*", "182¹", "182 †"
-_MARKED_NUMBER = re.compile(rf"^([−-]?(?:{NUMBER_PATTERN}))\s*([*†‡¹²³⁴⁵⁶⁷⁸⁹⁰]+)$")
-_FOOTNOTE_CHARS = frozenset("*†‡¹²³⁴⁵⁶⁷⁸⁹⁰")
+_MARKED_NUMBER = re.compile(rf"^([−-]?(?:{NUMBER_PATTERN}))\s*([{re.escape(_NAME_MARKS)}]+)$")
+_FOOTNOTE_CHARS = frozenset(_NAME_MARKS)
 MAX_DEPTH = 256  # elements deeper than this are read as flat text (Python's recursion is ~1000)
 MAX_FIGURE = 1_000_000_000  # no figure on the page comes near; beyond it a number is unreadable
 _LONGEST_NUMBER = 15  # digits: a longer run is not parsed at all (int() of 5 000 digits is slow)
@@ -679,8 +680,7 @@ def _wrapped_text(cell: LexborNode) -> str | None:
 
 
 def _finish_cell_text(raw: str, note: str | None) -> tuple[str, str | None]:
-    # str.split() splits on every Unicode space, NBSP included: normalize_space, but in C.
-    text = " ".join((raw if raw.isascii() else _INVISIBLE.sub("", raw)).split())
+    text = _clean_text(raw)
     if text and text[-1] in _FOOTNOTE_CHARS:
         marked = _MARKED_NUMBER.match(text)
         if marked:
@@ -690,7 +690,11 @@ def _finish_cell_text(raw: str, note: str | None) -> tuple[str, str | None]:
 
 
 def _clean_text(text: str) -> str:
-    return " ".join(_INVISIBLE.sub("", text).split())
+    """`text` without invisible characters, its white space (NBSP and every other Unicode
+    space: str.split() splits on each) collapsed to single spaces, and stripped."""
+    if not text.isascii():  # ASCII holds no invisible character: the common case, kept fast
+        text = _INVISIBLE.sub("", text)
+    return " ".join(text.split())
 
 
 def _collect_cell_text(cell: LexborNode, parts: list[str], notes: list[str]) -> None:
@@ -1011,7 +1015,6 @@ class _TableBuild:
     series: list[Series]
     areas: list[Area] = field(default_factory=list)
     heading: str | None = None
-    county_from_heading: bool = False
 
 
 def _read_tables(
@@ -1031,9 +1034,7 @@ def _read_tables(
         key = (level, tuple((s.key, s.header) for s in series), county_from_heading)
         build = builds.get(key)
         if build is None:
-            build = builds[key] = _TableBuild(
-                columns, level, series, heading=raw.heading, county_from_heading=county_from_heading
-            )
+            build = builds[key] = _TableBuild(columns, level, series, heading=raw.heading)
             _warn_columns(columns, number, warnings)
         heading_county = _county_in_heading(raw.heading) if county_from_heading else None
         _read_areas(build, raw, heading_county=heading_county, warnings=warnings)
@@ -1250,7 +1251,7 @@ def _number(
         )
     if (
         len(text) > _LONGEST_NUMBER
-        and _WHOLE_NUMBER.fullmatch(text)
+        and WHOLE_NUMBER.fullmatch(text)
         and sum(map(str.isdigit, text)) > _LONGEST_NUMBER
     ):  # beyond any count, and int() refuses 4 300 digits: _bound_tables blanks it and warns
         return -_TOO_LONG if text[0] in "−-" else _TOO_LONG
@@ -1306,10 +1307,7 @@ def _county_in_heading(heading: str | None) -> str | None:
 
 def _number_areas(table: FigureTable, *, year: int | None, warnings: list[PageWarning]) -> None:
     """Municipality numbers from the reference list of the era the table's counties name."""
-    if not table.areas or (
-        table.areas[0].level != "municipality"
-        and not any(a.level == "municipality" for a in table.areas)
-    ):
+    if not any(a.level == "municipality" for a in table.areas):
         return
     counties = {a.county for a in table.areas if a.level == "municipality"}
     register = load_register(choose_structure(counties, year=year))
@@ -1383,26 +1381,18 @@ def _validate(
                         )
                     )
         if at_minors is not None and (at_15_18 is not None or at_under_15 is not None):
-            checked = [*areas, *([total] if total else [])]
-            blanks: list[int | None] = [None] * len(checked)
-            for area, whole, split in zip(
-                checked,
-                [a.values[at_minors] for a in checked],
-                zip(
-                    [a.values[at_15_18] for a in checked] if at_15_18 is not None else blanks,
-                    [a.values[at_under_15] for a in checked] if at_under_15 is not None else blanks,
-                    strict=True,
-                ),
-                strict=True,
-            ):
-                if whole is None or split == (None, None):
+            for area in [*areas, *([total] if total else [])]:
+                whole = area.values[at_minors]
+                older = area.values[at_15_18] if at_15_18 is not None else None
+                younger = area.values[at_under_15] if at_under_15 is not None else None
+                if whole is None or (older is None and younger is None):
                     continue
-                if whole != (split[0] or 0) + (split[1] or 0):
+                if whole != (older or 0) + (younger or 0):
                     where = (area.name if area.level != "total" else None) or "totals"
                     warnings.append(
                         PageWarning(
                             "minors-split-mismatch",
-                            f"{where}: minors {whole} ≠ 15–18 {split[0]} + under 15 {split[1]}",
+                            f"{where}: minors {whole} ≠ 15–18 {older} + under 15 {younger}",
                             {"municipality": where, "minors": whole},
                         )
                     )
@@ -1426,11 +1416,7 @@ def _check_sums(table: FigureTable) -> list[PageWarning]:
             continue
         column_sum = sum(filter(None, [v[index] for v in values]))
         if printed != column_sum:
-            field_name = (
-                PART_FIELDS[series.part]
-                if series.measure == "request" and series.part in PART_FIELDS
-                else series.label()
-            )
+            field_name = PART_FIELDS[series.part] if series.measure == "request" else series.label()
             warnings.append(
                 PageWarning(
                     "sum-mismatch",
@@ -1443,15 +1429,15 @@ def _check_sums(table: FigureTable) -> list[PageWarning]:
 
 
 def _check_duplicates(table: FigureTable) -> list[PageWarning]:
-    named = [a for a in table.areas if a.name is not None and a.level != "total"]
+    named = [(a, a.name) for a in table.areas if a.name is not None and a.level != "total"]
     keys = [
-        (a.level, a.number) if a.number else (a.level, fold(a.name or ""), a.county) for a in named
+        (a.level, a.number) if a.number else (a.level, fold(name), a.county) for a, name in named
     ]
     seen: set[tuple[str | None, ...]] = set()
     warnings: list[PageWarning] = []
     if len(set(keys)) == len(keys):
         return warnings  # the usual case, in C
-    for area, key in zip(named, keys, strict=True):
+    for (area, _), key in zip(named, keys, strict=True):
         if key in seen:
             warnings.append(
                 PageWarning(

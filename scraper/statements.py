@@ -11,12 +11,13 @@ read as one figure.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 
 from scraper.models import KeyFigure, Section, Statement
 from scraper.norsk import (
+    MAX_NUMBER_CHARS,
     MINORS_WORDS,
     NUMBER_PATTERN,
     fold,
@@ -30,7 +31,7 @@ _DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(rf"(?<![\d\w])(?:{NUMBER_PATTERN})(?![\d\w])")
 _YEARISH = re.compile(r"^(?:19|20)\d\d$")
 _RANGE_AFTER = re.compile(r"^\s*(?:[–—-]|til|og)\s*\d")
-_RANGE_BEFORE = re.compile(r"(?:mellom|fra|frå)\s+$")
+_RANGE_BEFORE = re.compile(r"(?:mellom|fra)\s+$")
 _RANGE_END = re.compile(r"\d\s*(?:[-–—]|til|og)\s*$")
 _REQUEST = re.compile(
     r"\b(?:oppmod\w*|anmod\w*|ber|bad|ba|bedt|bede|beden|be\s+om|be\s+\w+\s+om|bedne)\b"
@@ -40,9 +41,9 @@ _FORECAST = re.compile(
     r"beregne\w*)\b"
 )
 # A number's noun followed by a restriction counts a share, not the whole.
-_RESTRICTED = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:som|der|med|fra|fra|fra)\b")
+_RESTRICTED = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:som|der|med|fra)\b")
 _SUBSET = re.compile(
-    r"\b(?:flere|fleire|faerre|like\s+mange|ikke|ikkje|enna|endå|enno|mindre\s+enn|meir\s+enn|"
+    r"\b(?:flere|fleire|faerre|like\s+mange|ikke|ikkje|enna|enno|mindre\s+enn|meir\s+enn|"
     r"mer\s+enn|over|under)\b(?!\s+\d)"
 )
 _CHANGE_VERB = re.compile(
@@ -68,7 +69,7 @@ _AT_MOST = re.compile(
 )
 _YEAR_IN_SENTENCE = re.compile(r"\b(?:i|for|til|gjennom|innan|innen|per)\s+((?:19|20)\d\d)\b")
 _NEXT_YEAR = re.compile(r"\bneste\s+ar\b")
-_THIS_YEAR = re.compile(r"\b(?:i\s+ar|inneverande\s+ar|inneværende\s+ar|dette\s+aret)\b")
+_THIS_YEAR = re.compile(r"\b(?:i\s+ar|inneverande\s+ar|dette\s+aret)\b")
 _DATE_CONTEXT = re.compile(
     r"\b\d{1,2}\.\s*(?:jan|feb|mar|apr|mai|jun|jul|aug|sep|okt|nov|des)\w*\.?\s+$"
 )
@@ -131,7 +132,7 @@ def read_key_figures(
                     if position == 0 and section.heading is None and index == 0:
                         unexplained += loose
                 previous = sentence
-    return tuple(_unique(figures)), unexplained
+    return tuple(dict.fromkeys(figures)), unexplained  # each once, in order
 
 
 @lru_cache(maxsize=4096)  # pure, and a page's sentences come back check after check
@@ -171,12 +172,14 @@ def key_figures_in(
     loose: list[str] = []
     pending_municipalities: list[tuple[int, str | None]] = []
     plain_refugees = False
-    numbers = [m for m in _NUMBER.finditer(folded) if _value(m.group(0)) is not None]
-    for index, match in enumerate(numbers):
+    numbers = [
+        (match, value)
+        for match in _NUMBER.finditer(folded)
+        if (value := _value(match.group(0))) is not None
+    ]
+    for index, (match, value) in enumerate(numbers):
         printed = match.group(0)
         before, after = folded[: match.start()], folded[match.end() :]
-        value = _value(printed)
-        assert value is not None
         if _not_a_figure(printed, before, after):
             continue
         ranged = (
@@ -186,15 +189,10 @@ def key_figures_in(
             continue  # a range: never one exact figure
         qualifier = _qualifier(before)
         if changes and _RANGE_AFTER.match(after) and index + 1 < len(numbers):
-            after = folded[
-                numbers[index + 1].end() :
-            ]  # "frå 110 til 72 personar": X is of Y's noun
-        if _MUNICIPALITY_NOUN.match(after):
-            if subset or _RESTRICTED.match(after[_MUNICIPALITY_NOUN.match(after).end() :]):  # type: ignore[union-attr]
-                loose_subset = True
-            else:
-                loose_subset = False
-            if not loose_subset:
+            # "frå 110 til 72 personar": X is of Y's noun
+            after = folded[numbers[index + 1][0].end() :]
+        if municipalities := _MUNICIPALITY_NOUN.match(after):
+            if not (subset or _RESTRICTED.match(after[municipalities.end() :])):
                 pending_municipalities.append((value, qualifier))
             continue
         noun = _REFUGEE_NOUN.match(after)
@@ -224,7 +222,7 @@ def key_figures_in(
 def _value(printed: str) -> int | None:
     """A number as written, or None for one too long to be a count (int() refuses 4 300+
     digits; the parser warns `number-too-large` for any above its limit)."""
-    if len(printed) > 40:
+    if len(printed) > MAX_NUMBER_CHARS:
         return None
     return parse_number(printed)
 
@@ -251,9 +249,7 @@ def _not_a_figure(printed: str, before: str, after: str) -> bool:
         return True
     if after.startswith((".", ":")) and re.match(r"^[.:]\s*(?:\d|[a-z]+\s+\d{4})", after):
         return True  # "12.11.2021", "12. november 2021"
-    if re.match(
-        r"^\s*(?:prosent|%|ar\b|år\b|timar|timer|dagar|dager|veker|uker|mnd|månader)", after
-    ):
+    if re.match(r"^\s*(?:prosent|%|ar\b|timar|timer|dagar|dager|veker|uker|mnd)", after):
         return True
     return bool(_DATE_CONTEXT.search(before))
 
@@ -266,13 +262,3 @@ def _qualifier(before: str) -> str | None:
     if _AT_MOST.search(before):
         return "at-most"
     return None
-
-
-def _unique(figures: Iterable[KeyFigure]) -> list[KeyFigure]:
-    seen: set[KeyFigure] = set()
-    out: list[KeyFigure] = []
-    for figure in figures:
-        if figure not in seen:
-            seen.add(figure)
-            out.append(figure)
-    return out
