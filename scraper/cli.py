@@ -250,10 +250,6 @@ def _require_store(path: Path, config: Config) -> None:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @cli.command()
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something failed.")
 @json_option
@@ -1032,22 +1028,12 @@ def _make_check_once(state: _State, store: Store, client: Any) -> Callable[[], l
     """One check of every page for `run`, on the monitor's store and client."""
     from contextlib import nullcontext
 
-    from scraper.console import plan_notifications, send_notifications
-    from scraper.pipeline import check_all
+    from scraper.console import check_pages
 
     config = state.config
 
     def check_once() -> list[CheckResult]:
-        return check_all(
-            config.pages,
-            store=store,
-            settings=config.fetch,
-            now=_now,
-            lock_wait_s=config.store.lock_wait_s,
-            clients=lambda: nullcontext(client),
-            plan=lambda found: plan_notifications(config, store, found),
-            send=lambda messages: send_notifications(config, messages, store),
-        )
+        return check_pages(config, store, clients=lambda: nullcontext(client))
 
     return check_once
 

@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from scraper.errors import ExitCode, ImdiWatchError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import httpx
+
     from scraper.config import Config
     from scraper.models import CheckResult
     from scraper.store import Store
@@ -224,8 +228,6 @@ def parse_check_args(args: Sequence[str]) -> dict[str, Any] | None:
         if arg not in CHECK_FLAGS:
             return None
         options[CHECK_FLAGS[arg]] = True
-    if options["config_path"] is None:
-        options["config_path"] = os.environ.get("IMDI_WATCH_CONFIG") or None
     return options
 
 
@@ -256,19 +258,10 @@ def main_check(
 def run_check(config: Config, *, quiet: bool, as_json: bool, exit_code: bool) -> int:
     """Check every page once, print what was found, return the exit code: 3 if a page failed,
     1 for a new revision with `exit_code`, else 0."""
-    from scraper.pipeline import check_all
     from scraper.store import open_store
 
     with open_store(config.store.path, config.store.snapshots) as store:
-        results = check_all(
-            config.pages,
-            store=store,
-            settings=config.fetch,
-            now=now_utc,
-            lock_wait_s=config.store.lock_wait_s,
-            plan=lambda found: plan_notifications(config, store, found),
-            send=lambda messages: send_notifications(config, messages, store),
-        )
+        results = check_pages(config, store)
     if as_json:
         write(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n")
     elif not quiet:
@@ -319,20 +312,44 @@ def print_check(result: CheckResult) -> None:
     write(report)
 
 
-def plan_notifications(config: Config, store: Store, results: list[CheckResult]) -> list[Any]:
-    """What a check's results call for; nothing (and no import) when no target is configured."""
-    if not config.notify.urls and not config.notify.urls_env:
-        return []
-    from scraper.notify import plan_notifications, read_notification_urls
+def check_pages(
+    config: Config,
+    store: Store,
+    *,
+    clients: Callable[[], AbstractContextManager[httpx.Client]] | None = None,
+) -> list[CheckResult]:
+    """One check of every page of `config` on `store` (`pipeline.check_all`), then the
+    notifications it calls for: `check` runs it once, `run` on its schedule. The targets of
+    [notify] are read once per check; nothing of notify is imported when none is configured.
+    A failed notification is logged, never an error of the check."""
+    from scraper.pipeline import check_all
 
-    if not read_notification_urls(config.notify):
-        return []
-    return plan_notifications(results, store=store, after_failures=config.notify.after_failures)
+    settings = config.notify
+    urls: tuple[str, ...] = ()
 
+    def plan(results: list[CheckResult]) -> list[Any]:
+        nonlocal urls
+        if not settings.urls and not settings.urls_env:
+            return []
+        from scraper.notify import plan_notifications, read_notification_urls
 
-def send_notifications(config: Config, messages: Sequence[Any], store: Store) -> None:
-    """Send and record; a failed notification is logged, never an error of the check."""
-    from scraper.notify import read_notification_urls, send_notifications
+        urls = read_notification_urls(settings)
+        if not urls:
+            return []
+        return plan_notifications(results, store=store, after_failures=settings.after_failures)
 
-    urls = read_notification_urls(config.notify)
-    send_notifications(list(messages), urls=urls, now=now_utc(), store=store)
+    def send(messages: Sequence[Any]) -> None:
+        from scraper.notify import send_notifications
+
+        send_notifications(list(messages), urls=urls, now=now_utc(), store=store)
+
+    return check_all(
+        config.pages,
+        store=store,
+        settings=config.fetch,
+        now=now_utc,
+        lock_wait_s=config.store.lock_wait_s,
+        clients=clients,
+        plan=plan,
+        send=send,
+    )

@@ -118,7 +118,6 @@ def run_schedule(
     *,
     settings: ScheduleSettings,
     stop: threading.Event,
-    on_result: Callable[[CheckResult], None] | None = None,
     max_checks: int | None = None,
     where: str = "config",
 ) -> int:
@@ -128,7 +127,7 @@ def run_schedule(
     skipped, missed runs (a suspended machine) coalesce into one. A check that raises is logged
     and the schedule goes on; LockBusy is logged as skipped. Setting `stop` (from a signal
     handler, say) ends the loop after the check in flight. After `max_checks` checks, `stop` is
-    set. Each result is logged in one line (fields for JSON logs) and handed to `on_result`.
+    set. Each result is logged in one line (fields for JSON logs).
     """
     trigger = make_trigger(settings, where=where)
     zone = ZoneInfo(settings.timezone)
@@ -161,7 +160,7 @@ def run_schedule(
                 if stop.is_set():
                     break
                 count += 1
-                _run_check(check_once, on_result=on_result)
+                _run_check(check_once)
                 if max_checks is not None and count >= max_checks:
                     stop.set()
             finally:
@@ -171,11 +170,7 @@ def run_schedule(
     return count
 
 
-def _run_check(
-    check_once: Callable[[], list[CheckResult]],
-    *,
-    on_result: Callable[[CheckResult], None] | None,
-) -> None:
+def _run_check(check_once: Callable[[], list[CheckResult]]) -> None:
     """One check, whatever happens: logged, never raised."""
     try:
         results = check_once()
@@ -196,8 +191,6 @@ def _run_check(
         return
     for result in results:
         log_result(result)
-        if on_result is not None:
-            on_result(result)
 
 
 def log_result(result: CheckResult) -> None:
