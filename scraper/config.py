@@ -9,10 +9,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from scraper.errors import ConfigError
-from scraper.models import Target
+from scraper.models import Target, without_userinfo
 
 DEFAULT_URL = "https://www.imdi.no/planlegging-og-bosetting/bosettingsprosessen/imdis-anmodning/"
 # Since 2023/24 the request page carries only the lead; request and decision figures nationally,
@@ -232,18 +232,16 @@ def _pages(where: str, pages: Any) -> tuple[Target, ...]:
             if key not in PAGE_KEYS:
                 raise ConfigError(f"{where}: unknown key {label}.{key} (expected: name, url)")
         url = page.get("url")
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        if not isinstance(url, str) or (parts := urlsplit(url)).scheme not in ("http", "https"):
             raise ConfigError(
                 f"{where}: {label}.url must be an http:// or https:// URL, got {url!r}"
             )
-        if not urlsplit(url).hostname:
+        if not parts.hostname:
             raise ConfigError(f"{where}: {label}.url has no host: {url!r}")
-        if "@" in urlsplit(url).netloc:
-            shown = urlunsplit(
-                urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2])
-            )
+        if "@" in parts.netloc:
             raise ConfigError(
-                f"{where}: {label}.url has a user name or password in it ({shown} with "
+                f"{where}: {label}.url has a user name or password in it "
+                f"({without_userinfo(url)} with "
                 "user:password@); they would be stored and shown with every fetch. imdi-watch "
                 "fetches public pages only: remove them (keep secrets in an environment "
                 "variable, as [notify].urls_env does)"

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from scraper.models import (
+    BROKEN_REVISION,
     FIGURE_FIELDS,
     HEADLINE_FIELDS,
     LEVELS,
@@ -31,9 +32,6 @@ from scraper.municipalities import numbers_2020_to_2024
 from scraper.norsk import fold, split_sentences
 from scraper.statements import make_statement
 
-# The code of the warning-added change that stands in for all row changes of a broken revision.
-# report.py spells the same string (it must not import this module).
-BROKEN_REVISION = "broken-revision"
 # Old and new sentences at least this similar are one changed sentence, not removed + added.
 SIMILAR_SENTENCE = 0.6
 SIMILAR_HEADING = 0.6
@@ -286,11 +284,8 @@ def diff_figures(old: Page, new: Page) -> list[Change]:
         for old_index, new_index in pairs:
             row_old, row_new = before.rows[old_index], after.rows[new_index]
             values_old, values_new = before.values[old_index], after.values[new_index]
-            if row_old.municipality != row_new.municipality and level == "municipality":
-                keyed.append(_keyed(row_new, level, ChangeKind.RENAMED, "municipality",
-                                    row_old.municipality, row_new.municipality, None, (0,)))  # fmt: skip
-            if row_old.municipality != row_new.municipality and level == "county":
-                keyed.append(_keyed(row_new, level, ChangeKind.RENAMED, "county",
+            if row_old.municipality != row_new.municipality:  # the field is the level renamed
+                keyed.append(_keyed(row_new, level, ChangeKind.RENAMED, level,
                                     row_old.municipality, row_new.municipality, None, (0,)))  # fmt: skip
             for key in common:
                 if key not in values_old and key not in values_new:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from scraper import __version__, retry
 from scraper.config import FetchSettings
 from scraper.errors import FetchError
-from scraper.models import FetchResult
+from scraper.models import FetchResult, without_userinfo
 
 # `import httpx` also imports httpx._main, its command-line client, which imports click, rich and
 # pygments when they are installed. Skipping it, `import scraper.fetch` takes ~70 ms instead of
@@ -261,7 +261,7 @@ def fetch_page(
     An ETag or Last-Modified that could not be sent back (not printable ASCII) is logged and left
     out of the result's headers, so it is never kept as a validator.
     """
-    shown = _shown(url)
+    shown = without_userinfo(url)
     _check_url(url, shown)
     headers = {"User-Agent": user_agent(settings.contact), "Accept-Encoding": ACCEPT_ENCODING}
     if etag and _valid_validator(etag, "ETag", shown):
@@ -286,7 +286,15 @@ def fetch_page(
                         status=failure.status,
                         attempts=attempt,
                     ) from failure.__cause__
-                wait_s = _wait_s(attempt, failure.wait_s, settings=settings, random=random)
+                # Retry-After if the server sent one, else backoff_s doubling per attempt,
+                # jittered ±50 %; both capped at max_backoff_s
+                wait_s = retry.backoff_s(
+                    attempt,
+                    base_s=settings.backoff_s,
+                    max_s=settings.max_backoff_s,
+                    retry_after_s=failure.wait_s,
+                    jitter=random,
+                )
                 if failure.wait_s is not None and failure.wait_s > settings.max_backoff_s:
                     logger.warning(
                         "GET %s: the server asks to wait %g s (Retry-After); waiting %g s "
@@ -374,7 +382,7 @@ def _get(
             if _origin_of(current) != start and not settings.allow_other_hosts:
                 raise FetchError(
                     f"GET {shown}: redirect to another {_what_differs(start, current)} "
-                    f"({_shown(str(current))}) refused; "
+                    f"({without_userinfo(str(current))}) refused; "
                     "set allow_other_hosts = true in [fetch] to follow it",
                     url=url,
                     status=status,
@@ -382,7 +390,8 @@ def _get(
         finally:
             response.close()
     raise FetchError(
-        f"GET {shown}: more than {MAX_REDIRECTS} redirects (the last to {_shown(str(current))})",
+        f"GET {shown}: more than {MAX_REDIRECTS} redirects "
+        f"(the last to {without_userinfo(str(current))})",
         url=url,
     )
 
@@ -537,7 +546,8 @@ def _redirect_target(response: httpx.Response, shown: str, *, url: str) -> httpx
         ) from exc
     if target.scheme not in _SCHEMES or not target.host:
         raise FetchError(
-            f"GET {shown}: redirect to {_shown(str(target))} refused: only http(s) URLs are fetched",
+            f"GET {shown}: redirect to {without_userinfo(str(target))} refused: "
+            "only http(s) URLs are fetched",
             url=url,
             status=response.status_code,
         )
@@ -609,24 +619,6 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _wait_s(
-    attempt: int,
-    retry_after_s: float | None,
-    *,
-    settings: FetchSettings,
-    random: Callable[[], float],
-) -> float:
-    """Retry-After if the server sent one, else backoff_s doubling per attempt, jittered ±50 %
-    (random() == 0.5 gives the nominal wait); both capped at max_backoff_s (`retry.backoff_s`)."""
-    return retry.backoff_s(
-        attempt,
-        base_s=settings.backoff_s,
-        max_s=settings.max_backoff_s,
-        retry_after_s=retry_after_s,
-        jitter=random,
-    )
-
-
 def _retry_after_s(response: httpx.Response) -> float | None:
     """Retry-After in seconds, from delay-seconds or an HTTP date; None when absent or invalid.
 
@@ -659,17 +651,6 @@ def _phrase(response: httpx.Response) -> str:
 
 def _after(attempts: int) -> str:
     return f" after {attempts} attempts" if attempts > 1 else ""
-
-
-def _shown(url: str) -> str:
-    """The URL as put in messages: without any user:password@."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # _check_url reports it
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _check_url(url: str, shown: str) -> None:
@@ -722,7 +703,7 @@ def check_robots(
     previous record decides if there is one (and is returned, so the next run tries again),
     else allowed. A naive `now` is taken as UTC.
     """
-    shown = _shown(url)
+    shown = without_userinfo(url)
     _check_url(url, shown)
     origin = _origin(url)
     previous = cached if cached is not None and cached.origin == origin else None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 FIGURE_FIELDS: tuple[str, ...] = ("requested", "minors", "minors_15_18", "minors_under_15")
 HEADLINE_FIELDS: tuple[str, ...] = ("municipalities", "refugees", "minor_municipalities", "minors")
@@ -33,6 +34,9 @@ PART_LABELS: dict[str, str] = {
     "minors_15_18": "einslege mindreårige 15–18 år",
     "minors_under_15": "einslege mindreårige under 15 år",
 }
+# The code of the warning-added change that stands in for all row changes of a broken revision
+# (diff writes it, report reads it).
+BROKEN_REVISION = "broken-revision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,3 +641,17 @@ class CheckResult:
             "warnings": [w.to_dict() for w in self.page.warnings] if self.page else [],
             "error": self.error,
         }
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without `user:password@`: no credential is ever stored, or shown in a message or by
+    `serve`. A URL that cannot be split is returned as it is (the caller reports it)."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

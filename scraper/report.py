@@ -15,12 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Figure, KeyFigure, Page, Series
+from scraper.models import (
+    BROKEN_REVISION,
+    FIGURE_FIELDS,
+    Change,
+    ChangeKind,
+    Figure,
+    KeyFigure,
+    Page,
+    Series,
+)
 from scraper.norsk import format_date, format_number
 
 FORMATS = ("text", "markdown", "json")
-# diff.py's BROKEN_REVISION: the warning that stands in for the rows of a broken revision.
-BROKEN_REVISION = "broken-revision"
 BLANK = "(blank)"
 FIGURE_LABELS = {
     "requested": "requested",

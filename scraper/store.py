@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from scraper.errors import InputError, LockBusy, StoreError
 from scraper.models import (
@@ -72,6 +71,7 @@ from scraper.models import (
     Section,
     Series,
     Totals,
+    without_userinfo,
 )
 from scraper.norsk import fold, same_name
 
@@ -772,19 +772,6 @@ def lock_store(db_path: Path, *, wait_s: float) -> Iterator[None]:
         os.close(fd)
 
 
-def without_userinfo(url: str) -> str:
-    """`url` without `user:password@`: no credential is ever stored (or shown by `serve`)."""
-    if "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def _os_message(exc: OSError, fallback: Path) -> str:
     where = exc.filename if exc.filename is not None else fallback
     named = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
@@ -1132,27 +1119,7 @@ class Store:
                 raise StoreError(
                     f"{snapshot_path}: snapshot missing; write_snapshot() comes before a new revision"
                 )
-        return self._write_check(
-            page_id, fetched_at=fetched_at, outcome=outcome,
-            values=_fetch_values(fetch, status=status, attempts=attempts),
-            error=error, page=page, snapshot=snapshot, changes=changes,
-            parser_version=parser_version, compared_with=compared_with,
-        )  # fmt: skip
-
-    def _write_check(
-        self,
-        page_id: int,
-        *,
-        fetched_at: str,
-        outcome: Outcome,
-        values: _FetchValues,
-        error: str | None,
-        page: Page | None,
-        snapshot: str | None,
-        changes: Sequence[Change],
-        parser_version: str | None,
-        compared_with: int | None = None,
-    ) -> CheckRecord:
+        values = _fetch_values(fetch, status=status, attempts=attempts)
         with self._transaction(write=True) as conn:
             latest = conn.execute(
                 "SELECT id, fingerprint FROM revisions WHERE page_id = ? ORDER BY id DESC LIMIT 1",
@@ -1504,6 +1471,7 @@ def _fetch_values(
 ) -> _FetchValues:
     if fetch is None:
         return _FetchValues(status, None, None, attempts, None, None, None)
+    final_url = without_userinfo(fetch.final_url)
     return _FetchValues(
         status=fetch.status,
         bytes=len(fetch.body) if fetch.body is not None else None,
@@ -1512,11 +1480,7 @@ def _fetch_values(
         etag=fetch.etag,
         last_modified=fetch.last_modified,
         # Only where a redirect led elsewhere: ~80 bytes saved on every one of thousands of checks.
-        final_url=(
-            without_userinfo(fetch.final_url)
-            if without_userinfo(fetch.final_url) != without_userinfo(fetch.url)
-            else None
-        ),
+        final_url=final_url if final_url != without_userinfo(fetch.url) else None,
     )
 
 
