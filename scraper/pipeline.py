@@ -329,8 +329,10 @@ def ingest_body(
     store: Store,
     fetched_at: str,
     page_id: int | None = None,
+    page: Page | None = None,
 ) -> CheckResult:
-    """Store one response: not-modified, unchanged (same fingerprint) or a new revision."""
+    """Store one response: not-modified, unchanged (same fingerprint) or a new revision.
+    `page` is the body already parsed, when the caller had to parse it (rebuild)."""
     if page_id is None:
         page_id = store.ensure_page(target.name, target.url).id
     if result.not_modified or result.body is None:
@@ -348,10 +350,11 @@ def ingest_body(
             elapsed_ms=result.elapsed_ms,
         )
     size = len(result.body)
-    from scraper.parse import parse_page
-
     try:
-        page = parse_page(result.body, encoding=result.encoding)
+        if page is None:
+            from scraper.parse import parse_page
+
+            page = parse_page(result.body, encoding=result.encoding)
     except ParseError as exc:
         message = f"{result.final_url}: {exc}"
         log.info("%s: %s", target.name, message)
@@ -535,19 +538,17 @@ def rebuild_store(db_path: Path, snapshots_dir: Path) -> RebuildSummary:
             if sha in bad:
                 continue
             try:
-                result = store.snapshot_result(sha)
                 meta = store.snapshot_meta(sha)
+                result = store.snapshot_result(sha, meta)
                 assert result.body is not None
-                parse_page(result.body, encoding=result.encoding)  # never a revision: skip it
+                page = parse_page(result.body, encoding=result.encoding)  # never a revision: skip
             except (StoreError, ParseError) as exc:  # one bad snapshot must not stop the rebuild
                 log.warning("snapshot %s skipped: %s", sha, exc)
                 bad.add(sha)
                 continue
             read.add(sha)
             target = Target(meta.get("page") or result.url, result.url)
-            checked = ingest_body(target, result, store=store, fetched_at=fetched_at)
-            if checked.outcome is Outcome.NEW_REVISION:
+            checked = ingest_body(target, result, store=store, fetched_at=fetched_at, page=page)
+            if checked.outcome is Outcome.NEW_REVISION:  # parsed already: never an error here
                 revisions += 1
-            elif checked.outcome is Outcome.ERROR:
-                bad.add(sha)
     return RebuildSummary(snapshots=len(read), revisions=revisions, skipped=tuple(sorted(bad)))

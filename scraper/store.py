@@ -1408,9 +1408,11 @@ class Store:
                     changed.append(item.revision_id)
         return changed
 
-    def snapshot_result(self, sha: str) -> FetchResult:
-        """A stored body as the response that brought it (URL, status, headers, encoding)."""
-        meta = self.snapshot_meta(sha)
+    def snapshot_result(self, sha: str, meta: Mapping[str, Any] | None = None) -> FetchResult:
+        """A stored body as the response that brought it (URL, status, headers, encoding);
+        `meta` is its `snapshot_meta` when the caller has read it already."""
+        if meta is None:
+            meta = self.snapshot_meta(sha)
         headers = {str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()}
         encoding = meta.get("encoding")
         if encoding is None:
