@@ -428,7 +428,7 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
     with _open_store(state, create=False) as store:
         record = _table_revision(state, store, revision)
         page = store.load_page(record.id)
-    records, columns = wide_records(page, county=county)
+    records, columns, series = wide_records(page, county=county)
     if county and not records:
         raise InputError(f"no rows for county {county!r} in revision {record.id}")
     if fmt == "csv":
@@ -442,6 +442,7 @@ def show(state: _State, revision: str | None, county: str | None, fmt: str, as_c
             record,
             records,
             columns,
+            series,
             rows=rows,
             key_figures=page.key_figures,
             language=page.language,
@@ -914,8 +915,7 @@ def export(
     if history or long_form:
         records, columns = long_records(pages), LONG_COLUMNS
     else:
-        records, wide = wide_records(pages[0].page)
-        columns = wide
+        records, columns, _ = wide_records(pages[0].page)
     _write_output(render_records(records, columns, format=fmt), output)
 
 

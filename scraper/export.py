@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scraper.models import Change, Page, series_field
+from scraper.models import Change, Page, Series, series_field
 from scraper.norsk import same_name
 
 EXPORT_FORMATS = ("csv", "json")
@@ -29,16 +29,18 @@ Record = dict[str, Any]
 # --- table and history -----------------------------------------------------------------------
 
 
-def wide_records(page: Page, *, county: str | None = None) -> tuple[list[Record], tuple[str, ...]]:
+def wide_records(
+    page: Page, *, county: str | None = None
+) -> tuple[list[Record], tuple[str, ...], tuple[Series, ...]]:
     """The table at one revision, wide: a record per municipality (per county on a page without
     municipal rows) and a column per series, named as diffs name them ("requested", "minors" …
     for the request of the page's year, "decision_2023" …). An area in two tables (a request
     table and a decision table) is one record. Printed totals rows are left out: a sum in the
     spreadsheet would count them twice. `county`: that county's records alone (case- and
-    accent-blind)."""
-    columns: dict[tuple[str, int | None, str], str] = {}
-    for series in page.all_series:
-        columns.setdefault(series.key, series_field(series, page.year))
+    accent-blind). Returns the records, the column names, and the series of the figure columns
+    (those after the area columns), in column order."""
+    series = page.all_series
+    columns = {s.key: series_field(s, page.year) for s in series}
     levels = {a.level for t in page.tables for a in t.areas}
     municipal = "municipality" in levels
     names = (
@@ -62,9 +64,9 @@ def wide_records(page: Page, *, county: str | None = None) -> tuple[list[Record]
             else:
                 place = {"county": area.name, "county_number": area.number}
             record = records.setdefault(key, {**place, **dict.fromkeys(columns.values())})
-            for series, value in zip(table.series, area.values, strict=True):
-                record[columns[series.key]] = value
-    return list(records.values()), (*names, *columns.values())
+            for each, value in zip(table.series, area.values, strict=True):
+                record[columns[each.key]] = value
+    return list(records.values()), (*names, *columns.values()), series
 
 
 LONG_COLUMNS: tuple[str, ...] = (

@@ -15,15 +15,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from scraper.columns import AREA_COLUMNS
 from scraper.models import (
     BROKEN_REVISION,
     FIGURE_FIELDS,
+    PART_FIELDS,
     Change,
     ChangeKind,
     Figure,
     KeyFigure,
     Page,
     Series,
+    series_field,
 )
 from scraper.norsk import format_date, format_number
 
@@ -35,12 +38,7 @@ FIGURE_LABELS = {
     "minors_15_18": "minors 15–18",
     "minors_under_15": "minors <15",
 }
-FIGURE_LABELS_BY_PART = {
-    "total": "requested",
-    "minors": "minors",
-    "minors_15_18": "minors 15–18",
-    "minors_under_15": "minors <15",
-}
+FIGURE_LABELS_BY_PART = {part: FIGURE_LABELS[field] for part, field in PART_FIELDS.items()}
 HEADLINE_LABELS = {
     "municipalities": "municipalities asked",
     "refugees": "refugees",
@@ -842,6 +840,7 @@ def render_table(
     revision: Any,
     records: Sequence[dict[str, Any]],
     columns: Sequence[str],
+    series: Sequence[Series],
     *,
     rows: Sequence[Any],
     key_figures: Sequence[KeyFigure] = (),
@@ -849,8 +848,8 @@ def render_table(
     format: str,
     color: bool = False,
 ) -> str:
-    """The table at one revision as `export` lays it out (a record per municipality, or per
-    county on a page of county lines, and a column per series), then the key figures the text
+    """The table at one revision as `export.wide_records` lays it out (a record per municipality,
+    or per county on a page of county lines, and a column per series), then the key figures the text
     states: text grouped by county, or JSON (blank = null) with the legacy `rows` (the request
     series of the page's year) kept."""
     if format == "json":
@@ -884,7 +883,7 @@ def render_table(
         ],
     ]
     if records:
-        lines += [[], _table_grid(revision, records, columns)]
+        lines += [[], _table_grid(revision, records, columns, series)]
     if key_figures:
         lines += [[], [("Key figures (as the text states them)", "heading")]]
         lines.append(
@@ -917,14 +916,18 @@ def _key_figure_label(figure: KeyFigure, language: str | None) -> str:
     return Series(figure.measure, figure.year, figure.part).label(language)
 
 
-def _table_grid(revision: Any, records: Sequence[dict[str, Any]], columns: Sequence[str]) -> Grid:
+def _table_grid(
+    revision: Any,
+    records: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    series: Sequence[Series],
+) -> Grid:
     # A page of county lines (IMDi's 2017 table) has records named by their county alone.
     counties = "municipality" not in columns
     name, number = (
         ("county", "county_number") if counties else ("municipality", "municipality_number")
     )
-    series = [c for c in columns if c not in ("municipality", "municipality_number", "county",
-                                              "county_number")]  # fmt: skip
+    fields = [c for c in columns if c not in AREA_COLUMNS]
     table: list[list[Line]] = []
     county = object()
     for record in records:
@@ -935,33 +938,31 @@ def _table_grid(revision: Any, records: Sequence[dict[str, Any]], columns: Seque
             [
                 [(record.get(name) or "(no name)", None)],
                 [(record.get(number) or "", None)],
-                *(_cell(record[field]) for field in series),
+                *(_cell(record[field]) for field in fields),
             ]
         )
     # Beside series of other years, the request of the page's year says its year too.
-    year = revision.year if any(f not in FIGURE_LABELS for f in series) else None
+    with_year = any(f not in FIGURE_LABELS for f in fields)
     header: list[list[Line]] = [
-        [_heading(name), _heading("number")] + [_heading(column_label(f, year)) for f in series]
+        [_heading(name), _heading("number")]
+        + [_heading(column_label(s, revision.year, with_year=with_year)) for s in series]
     ]
-    return Grid(header + table, "ll" + "r" * len(series))
+    return Grid(header + table, "ll" + "r" * len(fields))
 
 
-def column_label(field: str, year: int | None = None) -> str:
-    """A wide table's column as a heading: 'requested', 'minors 15–18', 'decision 2023 minors',
-    an unknown series by its header; with `year`, the request of that year as 'request 2017',
-    'request 2017 minors'."""
-    if field in FIGURE_LABELS:
-        if year is None:
-            return FIGURE_LABELS[field]
-        part = "" if field == "requested" else " " + FIGURE_LABELS[field]
-        return f"request {year}{part}"
-    if field.startswith("unknown:"):
-        return field.removeprefix("unknown:")
-    for suffix, label in (("_minors_15_18", " minors 15–18"), ("_minors_under_15", " minors <15"),
-                          ("_minors", " minors")):  # fmt: skip
-        if field.endswith(suffix):
-            return field.removesuffix(suffix).replace("_", " ") + label
-    return field.replace("_", " ")
+def column_label(series: Series, page_year: int | None, *, with_year: bool) -> str:
+    """A wide table's column (export.wide_records) as a heading: 'requested', 'minors 15–18',
+    'decision 2023 minors', an unknown series by its header; `with_year`: the request of the
+    page's year as 'request 2017', 'request 2017 minors'."""
+    if series.measure == "unknown":
+        return series.header
+    part = "" if series.part == "total" else " " + FIGURE_LABELS_BY_PART[series.part]
+    if series_field(series, page_year) in FIGURE_LABELS:  # the request of the page's year
+        if with_year and page_year is not None:
+            return f"request {page_year}{part}"
+        return FIGURE_LABELS_BY_PART[series.part]
+    measure = series.measure if series.year is None else f"{series.measure} {series.year}"
+    return measure + part
 
 
 def render_history(
@@ -996,7 +997,7 @@ def render_history(
         ]
         for column in columns:
             value = values.get(column.key)
-            cell: Line = _cell(value) if column.key in values else [("–", None)]
+            cell = _cell(value)
             if previous is not None and column.key in previous and previous[column.key] != value:
                 before = previous[column.key]
                 delta = value - before if value is not None and before is not None else None
