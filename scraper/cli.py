@@ -223,6 +223,7 @@ def _gunzip(data: bytes, *, name: str, max_bytes: int) -> bytes:
 
 
 def _color() -> bool:
+    """stdout is a terminal: colour, and what is there for people alone (history's sparkline)."""
     return sys.stdout.isatty()
 
 
@@ -318,10 +319,13 @@ def log(state: _State, limit: int, as_json: bool) -> None:
 
 def _county_line(query: str, counties: list[tuple[str, str | None, str | None]]) -> str | None:
     """The county line of a page that `query` names (case- and accent-blind), if any."""
-    from scraper.norsk import fold
+    from scraper.norsk import same_name
 
-    key = fold(query)
-    return next((name for name, _, _ in counties if fold(name) == key), None)
+    return next((name for name, _, _ in counties if same_name(name, query)), None)
+
+
+def _no_revisions(store: Store) -> InputError:
+    return InputError(f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first")
 
 
 def _page_id(state: _State, store: Store, name: str | None = None) -> int:
@@ -329,7 +333,7 @@ def _page_id(state: _State, store: Store, name: str | None = None) -> int:
     store's only one)."""
     pages = store.pages()
     if not pages:
-        raise InputError(f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first")
+        raise _no_revisions(store)
     if name is not None:
         for page in pages:
             if page.name == name:
@@ -350,15 +354,11 @@ def _table_revision(
 ) -> RevisionRecord:
     """As `_resolve_revision`, but a latest revision without the table never empties an answer:
     the last revision that had one answers, and stderr says so, naming both."""
-    from scraper.pipeline import pick_baseline
-
     record = _resolve_revision(state, store, ref, page_id=page_id)
     if ref is not None or record.has_table:
         return record
-    found = pick_baseline(
-        store.revisions(record.page_id), table=True, has_table=lambda r: r.has_table
-    )
-    if found is None or not found.has_table:
+    found = next((r for r in store.revisions(record.page_id) if r.has_table), None)
+    if found is None:
         return record
     click.echo(
         f"imdi-watch: note: the latest revision {record.id} has no table "
@@ -377,12 +377,10 @@ def _resolve_revision(
 
     page_id = page_id if page_id is not None else _page_id(state, store)
     if ref is None:
-        revisions = store.revisions(page_id)
-        if not revisions:
-            raise InputError(
-                f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
-            )
-        return revisions[0]
+        latest = store.latest_revision(page_id)
+        if latest is None:
+            raise _no_revisions(store)
+        return latest
     if ref.isdigit():
         return store.revision(int(ref))  # InputError naming the store when there is none
     day = parse_date(ref)
@@ -475,23 +473,24 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
 
     with _open_store(state, create=False) as store:
         page_id = _page_id(state, store, page_name)
-        candidates = match_names(municipality, store.area_names(page_id))
+        known = store.area_names(page_id)
+        candidates = match_names(municipality, known)
         if len(candidates) > 1:
             raise InputError(describe_ambiguity(municipality, candidates))
-        county = _county_line(municipality, store.area_names(page_id, "county"))
-        if not candidates and county is not None:  # a page of county lines (IMDi's 2017 table)
-            found = store.area_history(page_id, (), county=county)
-            candidates = [Candidate((), county, None)]
-        elif not candidates:
-            stored = {number for _, number, _ in store.area_names(page_id) if number}
-            nearest = [m.label for m in suggest(municipality, among=stored)]
-            hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
-            raise InputError(
-                f"no municipality matches {municipality!r} in any stored revision{hint}"
-            )
-        (candidate,) = candidates
-        if county is None or candidate.numbers:
+        if candidates:
+            (candidate,) = candidates
             found = store.area_history(page_id, candidate.numbers)
+        else:  # a page of county lines (IMDi's 2017 table), or nothing
+            county = _county_line(municipality, store.area_names(page_id, "county"))
+            if county is None:
+                stored = {number for _, number, _ in known if number}
+                nearest = [m.label for m in suggest(municipality, among=stored)]
+                hint = f"; nearest: {', '.join(nearest)}" if nearest else ""
+                raise InputError(
+                    f"no municipality matches {municipality!r} in any stored revision{hint}"
+                )
+            candidate = Candidate((), county, None)
+            found = store.area_history(page_id, (), county=county)
     if as_json:
         from scraper.report import history_to_dict
 
@@ -500,7 +499,7 @@ def history(state: _State, municipality: str, page_name: str | None, as_json: bo
     from scraper.report import render_history, render_history_sparkline
 
     _echo_report(render_history(candidate, found, color=_color()))
-    if sys.stdout.isatty():  # for people at a terminal: the request at a glance
+    if _color():  # for people at a terminal: the request at a glance
         _echo_report(render_history_sparkline(found))
 
 
@@ -904,9 +903,7 @@ def export(
         if history:
             chosen = sorted(store.revisions(page_id), key=lambda r: r.id)
             if not chosen:
-                raise InputError(
-                    f"{store.db_path}: no revisions stored yet; run `imdi-watch check` first"
-                )
+                raise _no_revisions(store)
         else:
             chosen = [_table_revision(state, store, revision, page_id=page_id)]
         pages = [
