@@ -34,11 +34,6 @@ STRUCTURE_YEARS: dict[str, tuple[int, int | None]] = {
     STRUCTURE_2020: (2020, 2023),
     STRUCTURE_2024: (2024, None),
 }
-# Counties that exist in only one of the two structures; a page's counties tell which it uses.
-COUNTIES_ONLY_2020 = frozenset({"Viken", "Vestfold og Telemark", "Troms og Finnmark"})
-COUNTIES_ONLY_2024 = frozenset(
-    {"Østfold", "Akershus", "Buskerud", "Vestfold", "Telemark", "Troms", "Finnmark"}
-)
 _QUALIFIER = re.compile(r"\s*\(([^)]*)\)\s*$")
 # SSB joins a municipality's names in several languages with " - " ("Deatnu - Tana").
 _LANGUAGE_PARTS = re.compile(r"\s+[-–—]\s+")
@@ -540,8 +535,8 @@ def match_names(query: str, known: Iterable[tuple[str, str | None, str | None]])
                 break
         else:
             groups.append((members, [hit]))
-    return [
-        Candidate(tuple(sorted(numbers)), max(group, key=lambda m: m[1] or "")[0],
-                  max(group, key=lambda m: m[1] or "")[2])
-        for numbers, group in groups
-    ]  # fmt: skip
+    candidates = []
+    for numbers, group in groups:
+        name, _, county = max(group, key=lambda m: m[1] or "")  # the hit of the highest number
+        candidates.append(Candidate(tuple(sorted(numbers)), name, county))
+    return candidates
