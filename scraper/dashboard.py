@@ -67,14 +67,24 @@ _MUNICIPALITIES = f"""SELECT DISTINCT municipality, municipality_number, {_LABEL
   FROM (SELECT name AS municipality, number AS municipality_number FROM areas
         WHERE level = 'municipality' AND (name IS NOT NULL OR number IS NOT NULL))"""
 
+
+def number_match_sql(indent: int) -> str:
+    """`:municipality` as a number ("301", "0301") that is `municipality_number`: one rule for
+    this filter and serve's `municipality_history`; `indent` spaces lay out its second line."""
+    return (
+        "(trim(:municipality) <> '' AND trim(:municipality) NOT GLOB '*[^0-9]*'\n"
+        + " " * indent
+        + "AND municipality_number = substr('0000' || trim(:municipality), -4))"
+    )
+
+
 # The filter's value: a label from the list ("Bergen (4601)"), a number (301, 0301) or a name
 # (bergen, ålesund); then that municipality's cells in every revision, by the index on the number.
 _MUNICIPALITY_PICKED = f"""SELECT f.*, picked.label
   FROM (
     SELECT * FROM ({_MUNICIPALITIES})
     WHERE label = trim(:municipality)
-       OR (trim(:municipality) <> '' AND trim(:municipality) NOT GLOB '*[^0-9]*'
-           AND municipality_number = substr('0000' || trim(:municipality), -4))
+       OR {number_match_sql(11)}
        OR fold(municipality) = fold(:municipality)
   ) picked
   CROSS JOIN series_figures f  -- picked first: f by the index on the number

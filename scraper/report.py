@@ -150,7 +150,7 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
         if count := len(by_kind.get(kind, ())):
             parts.append(f"{_plural(count, 'municipality', 'municipalities')} {verb}")
     if total := first(ChangeKind.TOTALS, "requested"):
-        parts.append(f"total {_number(total.old)} → {_number(total.new)}")
+        parts.append(f"total {format_value(total.old)} → {format_value(total.new)}")
     if first(ChangeKind.TITLE):
         parts.append("title changed")
     warnings = [c for c in by_kind.get(ChangeKind.WARNING_ADDED, ()) if c.field != BROKEN_REVISION]
@@ -159,7 +159,9 @@ def summary_line(old: Page | None, new: Page, changes: Sequence[Change]) -> str:
     if not figures and not first(ChangeKind.TOTALS):
         key_figures = by_kind.get(ChangeKind.KEY_FIGURE, [])
         for change in key_figures[:2]:
-            parts.append(f"{field_label(change)} {_number(change.old)} → {_number(change.new)}")
+            parts.append(
+                f"{field_label(change)} {format_value(change.old)} → {format_value(change.new)}"
+            )
         if ChangeKind.HEADLINE in by_kind or len(key_figures) > 2:
             parts.append("lead changed")
         text = by_kind.get(ChangeKind.TEXT, []) + by_kind.get(ChangeKind.STATEMENT, [])
@@ -255,9 +257,9 @@ def _text_lines(
         rows: list[list[Line]] = [
             [
                 [(labels.get(c.field or "", "") or field_label(c), None)],
-                [(_number(c.old), None)],
+                [(format_value(c.old), None)],
                 [("→", None)],
-                [(_number(c.new), None)],
+                [(format_value(c.new), None)],
                 [_delta_span(c.delta)],
             ]
             for c in groups[kind]
@@ -351,9 +353,9 @@ def _row_cells(change: Change, name: str) -> list[Line]:
         return [
             [(name, None)],
             [(field_label(change), None)],
-            [(_number(change.old), None)],
+            [(format_value(change.old), None)],
             [("→", None)],
-            [(_number(change.new), None)],
+            [(format_value(change.new), None)],
             [_delta_span(change.delta)],
         ]
     if change.kind is ChangeKind.RENAMED:
@@ -405,7 +407,7 @@ def _series_line(change: Change, page: Page) -> Line:
     return [
         (f"{label}{column}: ", None),
         (verb, style),
-        (f" · {_plural(figures, 'figure', 'figures')}, sum {_number(total)}", None),
+        (f" · {_plural(figures, 'figure', 'figures')}, sum {format_value(total)}", None),
     ]
 
 
@@ -554,9 +556,9 @@ def _render_markdown(
             if change.kind is ChangeKind.FIGURE:
                 cells += [
                     esc(field_label(change)),
-                    _number(change.old),
-                    _number(change.new),
-                    _signed(change.delta),
+                    format_value(change.old),
+                    format_value(change.new),
+                    format_delta(change.delta),
                 ]
             elif change.kind is ChangeKind.RENAMED:
                 cells += ["renamed", esc(str(change.old)), esc(str(change.new)), ""]
@@ -581,8 +583,10 @@ def _render_markdown(
             out += [f"**{title_text}**", ""]
             for change in groups[kind]:
                 label = labels.get(change.field or "", "") or field_label(change)
-                delta = f" ({_signed(change.delta)})" if change.delta is not None else ""
-                out.append(f"- {label}: {_number(change.old)} → {_number(change.new)}{delta}")
+                delta = f" ({format_delta(change.delta)})" if change.delta is not None else ""
+                out.append(
+                    f"- {label}: {format_value(change.old)} → {format_value(change.new)}{delta}"
+                )
             out.append("")
 
     if groups["warnings"]:
@@ -651,7 +655,8 @@ def _meta(page: Page, label: str | None) -> dict[str, Any]:
 # --- small words -----------------------------------------------------------------------------
 
 
-def _number(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A figure or a side of a change for people: 5 500, (blank) for None, anything else as text."""
     if value is None:
         return BLANK
     if isinstance(value, int):
@@ -659,7 +664,8 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _signed(delta: int | None) -> str:
+def format_delta(delta: int | None) -> str:
+    """+10, −5 500 (a minus sign, not a hyphen); '' for None."""
     if delta is None:
         return ""
     if delta < 0:
@@ -669,7 +675,7 @@ def _signed(delta: int | None) -> str:
 
 def _delta_span(delta: int | None) -> Span:
     style = None if not delta else "up" if delta > 0 else "down"
-    return (_signed(delta), style)
+    return (format_delta(delta), style)
 
 
 def _figures(figures: Any) -> str:
@@ -787,12 +793,12 @@ def render_page(page: Page, *, color: bool = False) -> str:
     head = page.headline
     if head.municipalities is not None or head.refugees is not None:
         lead = (
-            f"Lead: {_number(head.municipalities)} municipalities asked to settle "
-            f"{_number(head.refugees)} refugees"
+            f"Lead: {format_value(head.municipalities)} municipalities asked to settle "
+            f"{format_value(head.refugees)} refugees"
         )
         if head.minors is not None:
             lead += (
-                f"; {_number(head.minor_municipalities)} of them {_number(head.minors)} "
+                f"; {format_value(head.minor_municipalities)} of them {format_value(head.minors)} "
                 "unaccompanied minors"
             )
         lines.append([(lead, None)])
@@ -812,7 +818,7 @@ def render_page(page: Page, *, color: bool = False) -> str:
             ]
         )
         if page.totals is not None:
-            totals = " / ".join(_number(v) for v in page.totals.to_dict().values())
+            totals = " / ".join(format_value(v) for v in page.totals.to_dict().values())
             lines.append([(f"Totals row (requested / minors / 15–18 / <15): {totals}", None)])
         counties: dict[str, list[int]] = {}
         for row in page.rows:
@@ -1001,7 +1007,10 @@ def render_history(
             if previous is not None and column.key in previous and previous[column.key] != value:
                 before = previous[column.key]
                 delta = value - before if value is not None and before is not None else None
-                cell = [*cell, (f" ({_signed(delta)})" if delta is not None else " (*)", "added")]
+                cell = [
+                    *cell,
+                    (f" ({format_delta(delta)})" if delta is not None else " (*)", "added"),
+                ]
             cells.append(cell)
         table.append(cells)
         previous = values

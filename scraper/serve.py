@@ -5,7 +5,6 @@ datasette is imported inside the functions that start it, so `imdi-watch feed` n
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
@@ -21,15 +20,17 @@ from urllib.parse import quote
 
 from scraper import __version__
 from scraper.config import DEFAULT_URL
+from scraper.dashboard import number_match_sql
 from scraper.errors import InputError, StoreError
 from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Page
-from scraper.norsk import fold, format_date, format_number
+from scraper.norsk import fold, format_date
 from scraper.report import (
-    BLANK,
     FIGURE_LABELS,
     HEADLINE_LABELS,
     LEAD,
     broken_warning,
+    format_delta,
+    format_value,
     summary_line,
 )
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from datasette.app import Datasette
     from datasette.utils.asgi import Request, Response
 
-    from scraper.models import RevisionRecord
+    from scraper.models import PageRecord, RevisionRecord
     from scraper.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,8 @@ EPOCH = "1970-01-01T00:00:00Z"  # a feed's <updated> before any change was seen
 
 # A municipality by number ("301" or "0301") or by name, case- and accent-blind like
 # `imdi-watch history`: "bo" finds "Bø (Nordland)" only when no name is exactly "Bø".
-_MUNICIPALITY_MATCH = """(
-      (trim(:municipality) <> '' AND trim(:municipality) NOT GLOB '*[^0-9]*'
-       AND municipality_number = substr('0000' || trim(:municipality), -4))
+_MUNICIPALITY_MATCH = f"""(
+      {number_match_sql(7)}
    OR fold(municipality) = fold(:municipality)
    OR (trim(:municipality) <> ''
        AND fold(municipality) LIKE replace(replace(replace(fold(:municipality), '\\', '\\\\'),
@@ -418,6 +418,8 @@ def _fold_or_none(text: str | None) -> str | None:
 
 
 async def _feed_route(datasette: Datasette, request: Request) -> Response:
+    import asyncio
+
     from datasette.utils.asgi import Response
 
     database = datasette.plugin_config(PLUGIN_NAME)["database"]
@@ -452,15 +454,15 @@ class FeedEntry:
     changes: tuple[Change, ...]
     old: Page
     new: Page
-
-    @property
-    def title(self) -> str:
-        return summary_line(self.old, self.new, self.changes)
+    title: str  # report.summary_line: the entry's title and summary
 
 
-def collect_feed_entries(store: Store, *, limit: int = FEED_LIMIT) -> list[FeedEntry]:
-    """The newest `limit` revisions that changed something, newest first, over every page."""
-    pages = {page.id: page for page in store.pages()}
+def collect_feed_entries(
+    store: Store, pages: Iterable[PageRecord], *, limit: int = FEED_LIMIT
+) -> list[FeedEntry]:
+    """The newest `limit` revisions that changed something, newest first, over every page
+    (`pages`: the store's)."""
+    by_id = {page.id: page for page in pages}
     revisions = store.revisions()  # newest first
     previous_of: dict[int, RevisionRecord] = {}
     latest_older: dict[int, RevisionRecord] = {}
@@ -485,7 +487,8 @@ def collect_feed_entries(store: Store, *, limit: int = FEED_LIMIT) -> list[FeedE
         changes = tuple(store.changes(revision.id))
         if not changes:
             continue
-        page = pages[revision.page_id]
+        page = by_id[revision.page_id]
+        old, new = load(previous.id), load(revision.id)
         entries.append(
             FeedEntry(
                 page_name=page.name,
@@ -493,8 +496,9 @@ def collect_feed_entries(store: Store, *, limit: int = FEED_LIMIT) -> list[FeedE
                 revision=revision,
                 previous=previous,
                 changes=changes,
-                old=load(previous.id),
-                new=load(revision.id),
+                old=old,
+                new=new,
+                title=summary_line(old, new, changes),
             )
         )
     return entries
@@ -508,11 +512,11 @@ def render_store_feed(
     entry_link: Callable[[FeedEntry], str] | None = None,
 ) -> str:
     """The store's Atom feed: `collect_feed_entries` rendered by `render_feed`."""
-    entries = collect_feed_entries(store, limit=limit)
+    pages = store.pages()
     return render_feed(
-        entries,
+        collect_feed_entries(store, pages, limit=limit),
         title=FEED_TITLE,
-        feed_id=feed_id_for(page.url for page in store.pages()),
+        feed_id=feed_id_for(page.url for page in pages),
         self_url=self_url,
         entry_link=entry_link,
     )
@@ -646,30 +650,21 @@ def _change_item(change: Change) -> str:
         if change.new is None:
             return f"{where}: removed “{change.old}”"
         return f"{where}: “{change.old}” → “{change.new}”"
-    return f"{kind}: {_value(change.old)} → {_value(change.new)}"
+    return f"{kind}: {format_value(change.old)} → {format_value(change.new)}"
 
 
 def _arrow(change: Change) -> str:
-    text = f"{_value(change.old)} → {_value(change.new)}"
+    text = f"{format_value(change.old)} → {format_value(change.new)}"
     if change.delta:
-        sign = "+" if change.delta > 0 else "−"
-        text += f" ({sign}{format_number(abs(change.delta))})"
+        text += f" ({format_delta(change.delta)})"
     return text
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return BLANK
-    if isinstance(value, int) and not isinstance(value, bool):
-        return format_number(value)
-    return str(value)
 
 
 def _figures(figures: Any) -> str:
     if not isinstance(figures, dict):
-        return _value(figures)
+        return format_value(figures)
     shown = [
-        f"{FIGURE_LABELS[name]} {_value(figures.get(name))}"
+        f"{FIGURE_LABELS[name]} {format_value(figures.get(name))}"
         for name in FIGURE_FIELDS
         if figures.get(name) is not None
     ]
