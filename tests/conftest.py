@@ -10,9 +10,13 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import settings
 from server import LoopbackServer
+
+from scraper.config import build_config
+from scraper.fetch import make_client
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # What running the tests may leave in the repository: the interpreter's and the tools' caches.
@@ -98,6 +102,13 @@ def http_server() -> Iterator[LoopbackServer]:
     """An HTTP server on 127.0.0.1, port 0; script it with `http_server.route(path, Reply(...))`."""
     with LoopbackServer() as server:
         yield server
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """An HTTP client as `check` makes it, with the default [fetch] settings."""
+    with make_client(build_config({}, base=Path("/nonexistent"), source=None).fetch) as client:
+        yield client
 
 
 @pytest.fixture

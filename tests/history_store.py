@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from scraper.config import DEFAULT_URL, Target
 from scraper.pipeline import capture_result, ingest_body
@@ -30,6 +32,18 @@ def hostile_revision() -> bytes:
     assert heading in body
     body = body.replace(heading, heading.replace("</h1>", f" {script}</h1>"))
     return body.replace(sentence, f"{sentence} {script}").encode()
+
+
+def query(
+    db: Path, sql: str, params: Sequence[object] = (), *, read_only: bool = False
+) -> list[tuple[Any, ...]]:
+    """The rows `sql` gives on the SQLite file `db`, on a connection of its own, closed after
+    (`read_only`: one that cannot write, for a store another process is serving)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True) if read_only else sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 def build_store(directory: Path, extra: Sequence[tuple[bytes, str]] = ()) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socketserver
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from cli_helpers import run_cli
+from history_store import query
 from server import LoopbackServer, Reply
 
 from scraper.config import load_config
@@ -48,14 +48,11 @@ def toml(value: object) -> str:
 
 
 def stored_fetches(tmp_path: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(tmp_path / "store" / "imdi-watch.db")
-    try:
-        return conn.execute(
-            "SELECT p.name, f.outcome, f.status, f.error FROM fetches f "
-            "JOIN pages p ON p.id = f.page_id ORDER BY f.id"
-        ).fetchall()
-    finally:
-        conn.close()
+    return query(
+        tmp_path / "store" / "imdi-watch.db",
+        "SELECT p.name, f.outcome, f.status, f.error FROM fetches f "
+        "JOIN pages p ON p.id = f.page_id ORDER BY f.id",
+    )
 
 
 class _GarbageHandler(socketserver.BaseRequestHandler):

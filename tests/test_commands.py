@@ -4,18 +4,15 @@ every documented exit code, run through the CLI as a user would.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_helpers import CliResult, run_cli
+from cli_helpers import Cli, CliResult, csv_rows, run_cli
 from server import LoopbackServer, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,22 +23,6 @@ PAGE_NOISE = FIXTURES / "page-2022-nn-a-noise.html"
 UNUSED_URL = "http://127.0.0.1:9/oppmoding"  # never fetched by these commands
 A_AT = "2021-11-12T09:00:00Z"
 REVISED_AT = "2021-11-19T09:00:00Z"
-
-
-class Cli:
-    def __init__(self, config: Path):
-        self.config = config
-        self.db_path = config.parent / "store" / "imdi-watch.db"
-
-    def __call__(self, *args: str) -> CliResult:
-        return run_cli("--config", str(self.config), *args)
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db_path)
-        try:
-            return conn.execute(sql).fetchall()
-        finally:
-            conn.close()
 
 
 @pytest.fixture
@@ -60,11 +41,6 @@ def two(cli: Cli) -> Cli:
 
 def first_line(result: CliResult) -> str:
     return result.out.splitlines()[0]
-
-
-def csv_rows(text: str) -> list[dict[str, str]]:
-    assert text.startswith("\ufeff")  # export's dialect: BOM, CRLF
-    return list(csv.DictReader(io.StringIO(text[1:], newline="")))
 
 
 # --- ingest ------------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ municipality filter shows that municipality's figures from the store."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +12,9 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from cli_helpers import clean_env
 from headless import CHROMIUM, Chromium, Served, chart_marks, serve, wait_for_charts
+from history_store import query
 
 from scraper.config import DEFAULT_URL, Target
 from scraper.dashboard import CHART_SQL, CHARTS, DEFAULT_MUNICIPALITY, PATH, dashboard_config
@@ -32,11 +32,10 @@ pytestmark = pytest.mark.skipif(
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`imdi-watch demo --keep DIR`: the recorded history, checked into a store by the pipeline."""
     folder = tmp_path_factory.mktemp("dashboard") / "demo"
-    env = {key: value for key, value in os.environ.items() if key != "IMDI_WATCH_CONFIG"}
     done = subprocess.run(
         [sys.executable, "-m", "scraper", "demo", "--keep", str(folder)],
         cwd=folder.parent,
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,12 +57,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
         yield chromium
 
 
-def store_rows(db_path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+def store_rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of the store the server is serving, read without a connection that can write."""
+    return query(db_path, sql, read_only=True)
 
 
 def test_dashboard_draws_every_chart_offline(

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import pytest
 from cli_helpers import TABLE_COLUMNS, run_cli
+from cli_helpers import csv_rows as read_csv  # one of the tests has rows named csv_rows
 from history_store import build_store
 
 from scraper.export import LONG_COLUMNS, render_csv
@@ -28,11 +27,6 @@ def export(config: str, *args: str) -> str:
     result = run_cli("--config", config, "export", *args)
     assert result.code == 0, result.err
     return result.out
-
-
-def read_csv(text: str) -> list[dict[str, str]]:
-    assert text.startswith(BOM)
-    return list(csv.DictReader(io.StringIO(text[1:], newline="")))
 
 
 def test_export_csv_is_utf8_bom_crlf_with_every_municipality(config: str) -> None:

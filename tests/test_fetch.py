@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -46,12 +45,6 @@ class Sleeps(list[float]):
 @pytest.fixture
 def page(fixtures_dir: Path) -> bytes:
     return (fixtures_dir / "page-2022-nn-a.html").read_bytes()
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with make_client(settings()) as client:
-        yield client
 
 
 def fetch(

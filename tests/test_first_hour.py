@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -14,18 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import clean_env, run_cli
 from history_store import build_store
 
 ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = ROOT / "imdi-watch"
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no variables of ours left over from the test run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
-    return {**env, **extra}
 
 
 def run_line(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -74,7 +67,7 @@ def test_demo_browse_commands_run_as_printed_from_a_clone(tmp_path: Path) -> Non
     assert "Bergen" in run_line(browse[1].strip(), tmp_path).stdout
 
 
-def test_help_names_the_wrapper_it_was_started_by(tmp_path: Path) -> None:
+def test_help_names_the_wrapper_it_was_started_by() -> None:
     done = subprocess.run(
         ["./imdi-watch", "history", "--help"],
         cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120,

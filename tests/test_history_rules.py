@@ -4,12 +4,12 @@ revision never empties an answer; time order kept. Real SQLite files, real pages
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import run_cli
+from cli_helpers import Cli
+from history_store import query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,19 +27,11 @@ CHANGE_COLUMNS = (
 )
 
 
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def changes_table(db: Path) -> list[tuple[Any, ...]]:
     return query(db, f"SELECT {CHANGE_COLUMNS} FROM changes ORDER BY revision_id, position")
 
 
-def ingest(cli: Callable[..., Any], *names: str) -> None:
+def ingest(cli: Cli, *names: str) -> None:
     for day, name in enumerate(names, start=10):
         path = FIXTURES / f"page-2022-{name}.html"
         assert cli("ingest", str(path), "--fetched-at", f"2021-11-{day}T09:00:00Z").code == 0
@@ -48,13 +40,10 @@ def ingest(cli: Callable[..., Any], *names: str) -> None:
 def test_a_broken_spell_gives_one_answer_in_diff_store_reparse_and_rebuild(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    config = write_config(URL)
-
-    def cli(*args: str) -> Any:
-        return run_cli("--config", str(config), *args)
+    cli = Cli(write_config(URL))
 
     ingest(cli, "nn-a", "broken", "revised")
-    db = config.parent / "store" / "imdi-watch.db"
+    db = cli.db_path
     stored = changes_table(db)
     third = [row for row in stored if row[0] == 3]
     assert {row[1] for row in third} == {1}  # compared with the last revision with a table
@@ -84,10 +73,7 @@ def test_a_broken_spell_gives_one_answer_in_diff_store_reparse_and_rebuild(
 def test_a_broken_latest_revision_never_empties_show_export_or_the_view(
     write_config: Callable[..., Path],
 ) -> None:
-    config = write_config(URL)
-
-    def cli(*args: str) -> Any:
-        return run_cli("--config", str(config), *args)
+    cli = Cli(write_config(URL))
 
     ingest(cli, "nn-a", "revised", "broken")
     note = (
@@ -101,7 +87,7 @@ def test_a_broken_latest_revision_never_empties_show_export_or_the_view(
     assert next(r for r in rows if r["municipality"] == "Bergen")["requested"] == 192
     shown = cli("show", "--json")
     assert shown.code == 0 and shown.err == note
-    db = config.parent / "store" / "imdi-watch.db"
+    db = cli.db_path
     view = query(db, "SELECT DISTINCT revision_id, latest_revision_id, note FROM current_figures")
     assert view == [(2, 3, "latest revision 3 has no table; showing revision 2")]
     assert query(db, "SELECT count(*) FROM current_figures") == [(356,)]
@@ -109,10 +95,7 @@ def test_a_broken_latest_revision_never_empties_show_export_or_the_view(
 
 
 def test_two_pages_in_one_store_never_mix(write_config: Callable[..., Path]) -> None:
-    config = write_config(URL)
-
-    def cli(*args: str) -> Any:
-        return run_cli("--config", str(config), *args)
+    cli = Cli(write_config(URL))
 
     ingest(cli, "nn-a", "revised")
     other = "http://127.0.0.1:9/other"
@@ -161,10 +144,7 @@ def test_property_live_reparse_and_rebuild_give_identical_changes(
 def test_a_page_of_county_lines_is_shown_and_has_history_by_county(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    config = write_config(URL)
-
-    def cli(*args: str) -> Any:
-        return run_cli("--config", str(config), *args)
+    cli = Cli(write_config(URL))
 
     real = FIXTURES / "real" / "2017-03-06-anmodning-og-vedtak.html"
     changed = tmp_path / "changed.html"
@@ -193,10 +173,7 @@ def test_a_page_of_county_lines_is_shown_and_has_history_by_county(
 def test_history_text_leaves_out_revisions_where_the_municipality_did_not_move(
     write_config: Callable[..., Path],
 ) -> None:
-    config = write_config(URL)
-
-    def cli(*args: str) -> Any:
-        return run_cli("--config", str(config), *args)
+    cli = Cli(write_config(URL))
 
     ingest(cli, "nn-a", "revised", "nn-a")  # Bergen 182 → 192 → 182; Vinje never moves
     vinje = cli("history", "Vinje").out.splitlines()

@@ -8,7 +8,6 @@ deadlines; memory is measured in a child process.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 import logging
@@ -19,19 +18,22 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cli_helpers import run_cli
+from history_store import query
 from server import LoopbackServer, Reply
+from test_fetch import settings
 from test_fuzz import ABSURD_NUMBERS, SAME_CONTENT, mutate
+from test_security import gzip_bomb
 
-from scraper.config import FetchSettings, build_config
+from scraper.config import build_config
 from scraper.errors import FetchError
-from scraper.fetch import fetch_page, make_client
+from scraper.fetch import fetch_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_A = (FIXTURES / "page-2022-nn-a.html").read_bytes()
@@ -109,19 +111,6 @@ def respond(status_line: bytes, headers: list[bytes], body: bytes = b"") -> Hand
     return handler
 
 
-def settings(**overrides: Any) -> FetchSettings:
-    defaults = build_config({}, base=Path("/nonexistent"), source=None).fetch
-    return dataclasses.replace(defaults, **overrides)
-
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def write_config(root: Path, *urls: str, **fetch: object) -> Path:
     values: dict[str, object] = {
         "backoff_s": 0.01,
@@ -138,12 +127,6 @@ def write_config(root: Path, *urls: str, **fetch: object) -> Path:
     path = root / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with make_client(settings()) as client:
-        yield client
 
 
 # --- validators the server cannot make us keep -----------------------------------------------
@@ -208,18 +191,10 @@ def test_hostile_stored_invalid_validator_is_not_sent(
 # --- encoding bombs --------------------------------------------------------------------------
 
 
-def gzip_zeros(decoded_bytes: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-    block = bytes(1 << 20)
-    parts = [packer.compress(block) for _ in range(decoded_bytes >> 20)]
-    parts.append(packer.flush())
-    return b"".join(parts)
-
-
 @pytest.fixture(scope="module")
 def gibibyte_gzip() -> bytes:
     """1 GiB of zeros, gzip: ~1 MB."""
-    return gzip_zeros(1 << 30)
+    return gzip_bomb(1 << 30)
 
 
 RSS_CHILD = """

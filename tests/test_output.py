@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import TABLE_COLUMNS, run_cli
+from cli_helpers import TABLE_COLUMNS, Cli, clean_env, csv_rows, run_cli
 from history_store import FIXTURES, build_store
 from server import LoopbackServer, Reply
 
@@ -34,11 +34,9 @@ BOM = "\ufeff"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Callable[..., object]:
+def store(tmp_path: Path) -> Cli:
     """Run the CLI on a store holding revision 1 (12 Nov 2021) and 2 (19 Nov 2021)."""
-    build_store(tmp_path)
-    config = str(tmp_path / "config.toml")
-    return lambda *args: run_cli("--config", config, *args)
+    return Cli(tmp_path / "config.toml", build_store(tmp_path))
 
 
 # --- one set of output options -----------------------------------------------------------------
@@ -63,18 +61,18 @@ def test_every_reporting_command_has_json_and_format_where_there_are_several(
      ["export"], ["export", "--history"]],
     ids=" ".join,
 )  # fmt: skip
-def test_json_of_every_read_command_is_json(store: Callable[..., object], args: list[str]) -> None:
+def test_json_of_every_read_command_is_json(store: Cli, args: list[str]) -> None:
     result = store(*args, "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)
 
 
-def test_diff_json_is_format_json(store: Callable[..., object]) -> None:
+def test_diff_json_is_format_json(store: Cli) -> None:
     assert store("diff", "--json").out == store("diff", "--format", "json").out
     assert json.loads(store("diff", "--json").out)["to"]["label"] == "revision 2"
 
 
-def test_json_with_another_format_is_a_usage_error(store: Callable[..., object]) -> None:
+def test_json_with_another_format_is_a_usage_error(store: Cli) -> None:
     result = store("diff", "--json", "--format", "csv")
     assert result.code == 2
     assert result.err.startswith(
@@ -84,7 +82,7 @@ def test_json_with_another_format_is_a_usage_error(store: Callable[..., object])
     assert shown.code == 2 and "--csv and --format json disagree" in shown.err
 
 
-def test_warnings_have_one_shape_in_parse_log_and_show(store: Callable[..., object]) -> None:
+def test_warnings_have_one_shape_in_parse_log_and_show(store: Cli) -> None:
     parsed = json.loads(store("parse", str(FIXTURES / "page-2022-nn-a.html"), "--json").out)
     logged = json.loads(store("log", "--json").out)
     shown = json.loads(store("show", "--json").out)
@@ -94,7 +92,7 @@ def test_warnings_have_one_shape_in_parse_log_and_show(store: Callable[..., obje
 
 
 def test_history_json_names_the_municipality_once_in_the_texts_order(
-    store: Callable[..., object],
+    store: Cli,
 ) -> None:
     data = json.loads(store("history", "Bergen", "--json").out)
     text = store("history", "Bergen").out
@@ -137,7 +135,7 @@ def test_history_json_names_the_municipality_once_in_the_texts_order(
     "args",
     [["show", "--csv"], ["show", "--format", "csv"], ["export"], ["diff", "--format", "csv"]],
 )
-def test_every_csv_is_the_excel_safe_dialect(store: Callable[..., object], args: list[str]) -> None:
+def test_every_csv_is_the_excel_safe_dialect(store: Cli, args: list[str]) -> None:
     result = store(*args)
     assert result.code == 0, result.err
     assert result.out.startswith(BOM + '"')
@@ -203,9 +201,7 @@ def test_scraped_text_in_a_report_is_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in result.out and "Oslo\\x1b[2J" in result.out
 
 
-def test_notify_lists_a_target_with_control_characters_escaped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_notify_lists_a_target_with_control_characters_escaped(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[notify]\nurls = ["json://127.0.0.1:9/a\x1b[2Jb"]\n')
     result = run_cli("--config", str(config), "notify")
@@ -213,7 +209,7 @@ def test_notify_lists_a_target_with_control_characters_escaped(
 
 
 def test_run_text_log_lines_start_with_an_iso_time(
-    tmp_path: Path, http_server: LoopbackServer, write_config: Callable[..., Path]
+    http_server: LoopbackServer, write_config: Callable[..., Path]
 ) -> None:
     http_server.route("/robots.txt", Reply(200, b""))
     http_server.route("/page", Reply(200, (FIXTURES / "page-2022-nn-a.html").read_bytes()))
@@ -231,10 +227,9 @@ def test_run_text_log_lines_start_with_an_iso_time(
 def run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal (as in an interactive shell)."""
     master, slave = os.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
     process = subprocess.Popen(
         [sys.executable, "-m", "scraper", *args],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+        cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     os.close(slave)
     out, _ = process.communicate(timeout=60)
@@ -296,7 +291,7 @@ def test_a_retry_says_so_on_a_terminal(tmp_path: Path, http_server: LoopbackServ
 
 
 def test_terminal_tables_keep_their_columns_when_a_cell_carries_a_delta(
-    store: Callable[..., object],
+    store: Cli,
 ) -> None:
     lines = store("history", "Bergen").out.splitlines()
     header, first, second = lines[1], lines[2], lines[3]
@@ -307,7 +302,7 @@ def test_terminal_tables_keep_their_columns_when_a_cell_carries_a_delta(
     assert first[:end].endswith("182") and second[:end].endswith("192 (+10)")
 
 
-def test_readme_history_json_names_the_keys_history_prints(store: Callable[..., object]) -> None:
+def test_readme_history_json_names_the_keys_history_prints(store: Cli) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     block = readme.split("### `history --json`", 1)[1].split("```json\n", 1)[1].split("```")[0]
     documented = set(re.findall(r'"(\w+)":', block))
@@ -322,10 +317,10 @@ def test_readme_history_json_names_the_keys_history_prints(store: Callable[..., 
     assert documented == keys(json.loads(store("history", "Bergen", "--json").out))
 
 
-def test_diff_json_and_csv_list_changes_in_the_texts_order(store: Callable[..., object]) -> None:
+def test_diff_json_and_csv_list_changes_in_the_texts_order(store: Cli) -> None:
     text = store("diff").out
     changes = json.loads(store("diff", "--json").out)["changes"]
-    rows = list(csv.DictReader(io.StringIO(store("diff", "--format", "csv").out[1:], newline="")))
+    rows = csv_rows(store("diff", "--format", "csv").out)
     kinds = [c["kind"] for c in changes]
     assert kinds == [row["kind"] for row in rows]
     assert kinds.index("figure") < kinds.index("headline") < kinds.index("totals")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import clean_env
 from server import LoopbackServer, Reply
 
 from scraper.config import Target
@@ -109,10 +110,8 @@ def archive(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
 
 
 def user_env(cwd: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
-    env["IMDI_WATCH_ARCHIVE_URL"] = os.environ["IMDI_WATCH_TEST_ARCHIVE"]
-    env["TMPDIR"] = str(cwd)  # `demo` without --keep makes its folder here, not in /tmp
-    return env
+    # `demo` without --keep makes its folder in TMPDIR: here, not in /tmp
+    return clean_env(IMDI_WATCH_ARCHIVE_URL=os.environ["IMDI_WATCH_TEST_ARCHIVE"], TMPDIR=str(cwd))
 
 
 def run_as_printed(line: str, cwd: Path) -> tuple[int, str, str]:
@@ -170,7 +169,7 @@ def help_examples() -> list[tuple[str, str]]:
     for command in sorted(cli.commands):
         done = subprocess.run(
             [str(WRAPPER), command, "--help"],
-            env={k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")},
+            env=clean_env(),
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
         examples = done.stdout.split("Example", 1)[1].split("\nOptions:", 1)[0]

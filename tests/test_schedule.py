@@ -11,7 +11,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import history_store
 import pytest
 from cli_helpers import run_cli
 from server import LoopbackServer, Reply
@@ -76,8 +76,7 @@ def received(server: LoopbackServer, path: str = "/notify") -> list[dict[str, st
 
 
 def query(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(tmp_path / "store" / "imdi-watch.db") as conn:
-        return conn.execute(sql).fetchall()
+    return history_store.query(tmp_path / "store" / "imdi-watch.db", sql)
 
 
 # --- run_schedule with a stand-in check ------------------------------------------------------------

@@ -10,7 +10,6 @@ import html
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 from cli_helpers import run_cli
+from history_store import query
 from server import LoopbackServer, Reply
 
 from scraper.config import build_config
@@ -39,14 +39,6 @@ PAGE_REVISED = (FIXTURES / "page-2022-revised.html").read_bytes()
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 PATH = "/oppmoding"
 TOO_LARGE = "response larger than {} bytes (max_bytes in [fetch])"
-
-
-def query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def snapshot_files(root: Path) -> list[str]:
@@ -109,7 +101,7 @@ def test_security_parse_command_refuses_file_and_ftp_urls(url: str) -> None:
 
 @pytest.fixture
 def watch_config(
-    http_server: LoopbackServer, write_config: Callable[..., Path], tmp_path: Path
+    http_server: LoopbackServer, write_config: Callable[..., Path]
 ) -> Callable[..., Path]:
     def make(**fetch: object) -> Path:
         return write_config(http_server.url(PATH), fetch=fetch)

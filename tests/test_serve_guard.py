@@ -3,7 +3,6 @@ is reachable: the real server (uvicorn) in a subprocess, asked over HTTP on 127.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,30 +11,32 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_helpers import clean_env
 from history_store import build_store
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
-    """The base URL of a running `serve` on a two-revision store, and its stderr lines (filled
-    in when the server has stopped)."""
-    db_path = build_store(tmp_path_factory.mktemp("guard"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
+def start_serve(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """`imdi-watch serve` on `db_path` in a subprocess, in a user's environment, and its base URL
+    (from the first line it logs)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "scraper", "serve", "--store", str(db_path), "--port", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
     first = process.stderr.readline()
     assert " at http://127.0.0.1:" in first, first
-    base = first.split(" at ")[1].split(" ")[0].rstrip("/")
-    log: list[str] = []
+    return process, first.split(" at ")[1].split(" ")[0].rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a running `serve` on a two-revision store."""
+    process, base = start_serve(build_store(tmp_path_factory.mktemp("guard")))
     try:
-        yield base, log
+        yield base
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-        log.extend(err.splitlines())
+        process.communicate(timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -49,11 +50,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
         ("/imdi-watch/changes/999,1", 404),
     ],
 )
-def test_serve_malformed_addresses_are_client_errors(
-    served: tuple[str, list[str]], path: str, status: int
-) -> None:
-    base, _ = served
-    response = httpx.get(base + path)
+def test_serve_malformed_addresses_are_client_errors(served: str, path: str, status: int) -> None:
+    response = httpx.get(served + path)
     assert response.status_code == status
     if path.split("?")[0].endswith(".json"):
         assert response.json()["ok"] is False
@@ -66,25 +64,15 @@ def test_serve_malformed_addresses_are_client_errors(
      "/-/create-token", "/-/messages", "/-/logout", "/imdi-watch/current_figures"],
 )  # fmt: skip
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-def test_serve_answers_no_write_method(
-    served: tuple[str, list[str]], path: str, method: str
-) -> None:
-    base, _ = served
-    response = httpx.request(method, base + path, json={"rows": [{"requested": 1}]})
+def test_serve_answers_no_write_method(served: str, path: str, method: str) -> None:
+    response = httpx.request(method, served + path, json={"rows": [{"requested": 1}]})
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
     assert response.text == "imdi-watch serve is read-only: only GET and HEAD are answered\n"
 
 
 def test_serve_logs_a_malformed_address_in_one_line_without_a_traceback(tmp_path: Path) -> None:
-    db_path = build_store(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMDI_WATCH")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scraper", "serve", "--store", str(db_path), "--port", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    base = process.stderr.readline().split(" at ")[1].split(" ")[0].rstrip("/")
+    process, base = start_serve(build_store(tmp_path))
     statuses = [
         httpx.get(base + "/imdi-watch/changes/1").status_code,
         httpx.get(base + "/imdi-watch/fetches?_sort=nope").status_code,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli_helpers import run_cli
+from cli_helpers import clean_env, run_cli
 from history_store import build_store
 
 from scraper.report import render_sparkline
@@ -33,15 +33,13 @@ def test_sparkline_of_nothing_is_empty() -> None:
 def _run_in_terminal(args: list[str], *, cwd: Path) -> str:
     """The command's output as a terminal shows it (stdout is a pty)."""
     controller, terminal = pty.openpty()
-    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
-    env.pop("IMDI_WATCH_CONFIG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "scraper", *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=terminal,
         stderr=subprocess.PIPE,
-        env=env,
+        env=clean_env(COLUMNS="200", TERM="dumb"),
     )
     os.close(terminal)
     chunks = []

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from history_store import query
 
 from scraper.diff import diff_pages
 from scraper.errors import InputError, LockBusy, StoreError
@@ -97,14 +98,6 @@ def save_new(
     )
     assert record.revision_id is not None
     return record.revision_id
-
-
-def query(db_path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def one(db_path: Path, sql: str, params: tuple[object, ...] = ()) -> object:
