@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from _common import UPDATED, updated_on  # noqa: E402
 from headless import CHROMIUM, Chromium, serve, wait_for_charts  # noqa: E402
 
 from scraper.config import DEFAULT_URL, Target  # noqa: E402
@@ -45,10 +46,6 @@ MOVED_PER_REVISION = 5
 RUNS = 6  # loads per store; the first is a warm-up
 SQL_RUNS = 20
 TARGET_MS = 1_000.0
-MONTHS = (
-    "januar", "februar", "mars", "april", "mai", "juni",
-    "juli", "august", "september", "oktober", "november", "desember",
-)  # fmt: skip
 
 # When each chart's data request started: its resource timing entry, found by its SQL.
 RESOURCE_STARTS = """Object.fromEntries(performance.getEntriesByType('resource')
@@ -111,10 +108,7 @@ def _page(rows: list[re.Match[str]], figures: list[int], day: date, *, total: in
     spoken = f"{total:,}".replace(",", " ")
     body = body.replace("<td>5500</td>", f"<td>{total}</td>", 1)
     body = body.replace("ta imot 5 500 flyktningar", f"ta imot {spoken} flyktningar", 1)
-    return body.replace(
-        '<time datetime="2021-11-12">12. november 2021</time>',
-        f'<time datetime="{day.isoformat()}">{day.day}. {MONTHS[day.month - 1]} {day.year}</time>',
-    ).encode()
+    return body.replace(UPDATED, updated_on(day)).encode()
 
 
 def measure_browser(db_path: Path) -> dict[str, tuple[list[float], list[float]]]:

@@ -15,19 +15,17 @@ Run: bench/run pages   (or .venv/bin/python bench/bench_pages.py)
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from _common import run_timed
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (ROOT / "tests" / "fixtures" / "page-2022-nn-a.html").read_bytes()
-IMDI_WATCH = Path(sys.executable).parent / "imdi-watch"
 PAGES = 50
 HOSTS = 5
 LATENCY_S = 0.1
@@ -81,18 +79,7 @@ def write_config(folder: Path, urls: list[str], concurrency: int) -> Path:
 
 def check(config: Path) -> tuple[float, float]:
     """(wall s, CPU s) of one `imdi-watch check` process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(IMDI_WATCH), "--config", str(config), "check", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        assert process.stderr is not None
-        raise SystemExit(f"check failed: {process.stderr.read().decode()}")
-    return wall, usage.ru_utime + usage.ru_stime
+    return run_timed(["--config", str(config), "check", "--quiet"], "check")
 
 
 def check_all_s(config_path: Path) -> float:

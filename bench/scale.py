@@ -24,7 +24,6 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,15 +32,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import UPDATED, run_timed, updated_on
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 PAGE = (FIXTURES / "page-2022-nn-a.html").read_text(encoding="utf-8")
 BROKEN = (FIXTURES / "page-2022-broken.html").read_text(encoding="utf-8")
-IMDI_WATCH = Path(sys.executable).parent / "imdi-watch"
 CELL = re.compile(r"(<td>)(\d{1,4})(</td>)")
-UPDATED = '<time datetime="2021-11-12">12. november 2021</time>'
-MONTHS = ("januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september",
-          "oktober", "november", "desember")  # fmt: skip
 PARAMS = {"municipality": "Bergen"}  # anything else: '' (all)
 COMMANDS = (("history Bergen", ["history", "Bergen"]), ("log -n 5", ["log", "-n", "5"]))
 TARGET_MS = 50.0
@@ -68,8 +65,7 @@ def versions(count: int, seed: int = 14) -> Iterator[tuple[str, str]]:
             last = m.end()
         body.append(PAGE[last:])
         day = date(2021, 11, 12) + timedelta(days=number)
-        updated = f'<time datetime="{day}">{day.day}. {MONTHS[day.month - 1]} {day.year}</time>'
-        yield "".join(body).replace(UPDATED, updated), _iso(moment)
+        yield "".join(body).replace(UPDATED, updated_on(day)), _iso(moment)
 
 
 def _iso(moment: datetime) -> str:
@@ -192,20 +188,8 @@ def measure_commands(folders: dict[int, Path], runs: int) -> dict[str, dict[int,
     for label, args in COMMANDS:
         for _ in range(runs):
             for size, folder in folders.items():
-                started = time.perf_counter()
-                process = subprocess.Popen(
-                    [str(IMDI_WATCH), "--config", str(folder / "config.toml"), *args],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-                _, status, usage = os.wait4(process.pid, 0)
-                wall = time.perf_counter() - started
-                if os.waitstatus_to_exitcode(status) != 0:
-                    assert process.stderr is not None
-                    raise SystemExit(f"{label} failed: {process.stderr.read().decode()}")
-                results.setdefault(f"`{label}` CPU", {}).setdefault(size, []).append(
-                    usage.ru_utime + usage.ru_stime
-                )
+                wall, cpu = run_timed(["--config", str(folder / "config.toml"), *args], label)
+                results.setdefault(f"`{label}` CPU", {}).setdefault(size, []).append(cpu)
                 results.setdefault(f"`{label}` wall", {}).setdefault(size, []).append(wall)
     return results
 
