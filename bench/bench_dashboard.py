@@ -36,9 +36,8 @@ from headless import CHROMIUM, Chromium, serve, wait_for_charts  # noqa: E402
 
 from scraper.config import DEFAULT_URL, Target  # noqa: E402
 from scraper.dashboard import CHART_SQL, CHARTS, PATH, SQL_FUNCTIONS  # noqa: E402
-from scraper.norsk import fold  # noqa: E402
 from scraper.pipeline import capture_result, ingest_body  # noqa: E402
-from scraper.store import open_store  # noqa: E402
+from scraper.store import fold_or_none, open_store  # noqa: E402
 
 PAGE = (ROOT / "tests" / "fixtures" / "page-2022-nn-a.html").read_text(encoding="utf-8")
 REVISIONS = 1_000
@@ -141,7 +140,7 @@ def measure_sql(db_path: Path) -> dict[str, float]:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     for name, function in SQL_FUNCTIONS.items():
         conn.create_function(name, 1, function, deterministic=True)
-    conn.create_function("fold", 1, lambda text: fold(text) if isinstance(text, str) else None)
+    conn.create_function("fold", 1, fold_or_none, deterministic=True)
     medians = {}
     for name in CHARTS:
         times = []

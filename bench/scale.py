@@ -124,10 +124,10 @@ def _copy(db_path: Path, folder: Path, work: Path) -> Path:
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """Read-only, with the SQL functions Datasette gets from serve.py's plugins."""
-    from scraper.norsk import fold
+    from scraper.store import fold_or_none
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    conn.create_function("fold", 1, lambda s: None if s is None else fold(s), deterministic=True)
+    conn.create_function("fold", 1, fold_or_none, deterministic=True)
     try:
         from scraper.dashboard import SQL_FUNCTIONS
 

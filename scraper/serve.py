@@ -23,7 +23,7 @@ from scraper.config import DEFAULT_URL
 from scraper.dashboard import number_match_sql
 from scraper.errors import InputError, StoreError
 from scraper.models import FIGURE_FIELDS, Change, ChangeKind, Page
-from scraper.norsk import fold, format_date
+from scraper.norsk import format_date
 from scraper.report import (
     FIGURE_LABELS,
     HEADLINE_LABELS,
@@ -355,6 +355,8 @@ def _register_plugin() -> None:
     from datasette import hookimpl
     from datasette.plugins import pm
 
+    from scraper.store import fold_or_none  # one fold() for every SQL connection
+
     if pm.get_plugin(PLUGIN_NAME) is not None:
         return
 
@@ -363,7 +365,7 @@ def _register_plugin() -> None:
 
         @hookimpl
         def prepare_connection(self, conn: sqlite3.Connection) -> None:
-            conn.create_function("fold", 1, _fold_or_none, deterministic=True)
+            conn.create_function("fold", 1, fold_or_none, deterministic=True)
 
         @hookimpl
         def register_routes(self, datasette: Datasette) -> list[tuple[str, Any]]:
@@ -411,10 +413,6 @@ def _register_dashboard_functions() -> None:
                 conn.create_function(function, 1, implementation, deterministic=True)
 
     pm.register(DashboardFunctions(), name=name)
-
-
-def _fold_or_none(text: str | None) -> str | None:
-    return fold(text) if isinstance(text, str) else None
 
 
 async def _feed_route(datasette: Datasette, request: Request) -> Response:

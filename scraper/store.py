@@ -693,7 +693,7 @@ def _prepare(conn: sqlite3.Connection, db_path: Path) -> None:
         conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
             _migrate(conn, db_path)
-        conn.create_function("fold", 1, _fold_or_none, deterministic=True)
+        conn.create_function("fold", 1, fold_or_none, deterministic=True)
     except sqlite3.DatabaseError as exc:
         named = _sqlite_message(exc, db_path)
         if named is not None:
@@ -723,8 +723,10 @@ def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
         raise
 
 
-def _fold_or_none(text: str | None) -> str | None:
-    return fold(text) if text is not None else None
+def fold_or_none(text: object) -> str | None:
+    """`fold()` as SQL sees it (store queries, Datasette's canned queries): NULL and any value
+    that is not text give NULL."""
+    return fold(text) if isinstance(text, str) else None
 
 
 @contextlib.contextmanager
